@@ -1,0 +1,171 @@
+"""A Herkulex DRS-0101 servo model: trajectory generator, position loop, DC-motor envelope.
+
+Pure numpy, vectorised over joints; the simulator feeds it measured joint states each
+physics step and applies what it returns. See ../shared/docs/sim-fidelity.md.
+
+The model, per joint:
+
+1. **Trajectory generator.** A new goal starts a trapezoidal-velocity move from the
+   current setpoint to the goal, lasting ``playtime_s``; ``accel_ratio`` of the playtime
+   is spent accelerating and the same decelerating (DRS-0101 register 8, 25 % by default).
+2. **Position loop.** Duty ``u = clip(kp * (p_set - q) + kd * (v_set - w), -1, 1)``.
+3. **DC motor.** The motor gives ``tau = tau_stall * (u - w / w_noload)``: full torque
+   only at rest, none at the no-load speed in the driving direction. Braking torque is
+   capped at the stall torque.
+
+PyBullet integrates joint torques explicitly, and the tiny link inertias of this robot
+make an explicit PD unstable at a 4 ms step. The motor law is therefore handed to PyBullet
+as an implicit velocity motor: target velocity ``u * w_noload`` with a maximum force of
+``tau_stall * |u - w / w_noload|``. The solver never applies more than the DC-motor torque
+at the current speed, and less only where the explicit law would overshoot, so the
+torque-speed envelope holds exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kraby_rl.core import joints as J
+
+TICK_S = 0.0112
+"""Herkulex time unit [s] (playtime, tick counter)."""
+
+
+@dataclass
+class ServoParams:
+    """Servo model parameters (DRS-0101 at 7.4 V unless changed).
+
+    Attributes:
+        stall_torque: torque at zero speed, full duty [N*m].
+        no_load_speed: speed at zero torque, full duty [rad/s].
+        kp: duty per radian of position error [1/rad].
+        kd: duty per rad/s of velocity error [s/rad].
+        playtime_s: duration of the move towards each new goal [s] (whole ticks).
+        accel_ratio: fraction of the playtime spent accelerating (0..0.5).
+    """
+
+    stall_torque: float = J.SERVO_STALL_TORQUE
+    no_load_speed: float = J.SERVO_NO_LOAD_SPEED
+    kp: float = 12.0
+    kd: float = 0.05
+    playtime_s: float = 2 * TICK_S
+    accel_ratio: float = 0.25
+
+    def __post_init__(self):
+        for name in ("stall_torque", "no_load_speed", "kp", "playtime_s"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(
+                    f"servo parameter {name} must be > 0, found {getattr(self, name)!r}")
+        if not 0.0 <= self.accel_ratio <= 0.5:
+            raise ValueError(
+                f"servo parameter accel_ratio must be in [0, 0.5], found {self.accel_ratio!r}")
+        if self.kd < 0:
+            raise ValueError(f"servo parameter kd must be >= 0, found {self.kd!r}")
+
+
+def torque_envelope(w: np.ndarray, stall_torque: float, no_load_speed: float) -> np.ndarray:
+    """Largest driving torque the motor can give at speed ``w`` [N*m] (>= 0).
+
+    Args:
+        w: joint speeds [rad/s], any shape.
+    """
+    return stall_torque * np.clip(1.0 - np.abs(w) / no_load_speed, 0.0, 1.0)
+
+
+def envelope_excess(tau: np.ndarray, w: np.ndarray, stall_torque: float,
+                    no_load_speed: float) -> np.ndarray:
+    """How far a (torque, speed) pair lies outside the driving envelope [N*m].
+
+    Driving means torque and speed have the same sign (the motor does positive work);
+    braking torques are only checked against the stall torque.
+
+    Returns:
+        Array of the same shape, 0 inside the envelope, else the excess torque.
+    """
+    tau, w = np.asarray(tau, float), np.asarray(w, float)
+    driving = tau * w > 0
+    limit = np.where(driving, torque_envelope(w, stall_torque, no_load_speed), stall_torque)
+    return np.maximum(np.abs(tau) - limit, 0.0)
+
+
+class ServoBank:
+    """N servos sharing one set of parameters (scales per joint allow randomisation).
+
+    Args:
+        n: number of servos.
+        params: ``ServoParams``.
+    """
+
+    def __init__(self, n: int, params: ServoParams | None = None):
+        self.n = n
+        self.params = params or ServoParams()
+        self.strength = np.ones(n)
+        """Per-servo multiplier on the stall torque (battery voltage randomisation)."""
+        self.speed = np.ones(n)
+        """Per-servo multiplier on the no-load speed."""
+        self._p0 = np.zeros(n)
+        self._goal = np.zeros(n)
+        self._t0 = 0.0
+        self._vmax = np.zeros(n)
+        self._set_timing()
+
+    def _set_timing(self):
+        T = self.params.playtime_s
+        self._T = T
+        self._ta = max(self.params.accel_ratio * T, 1e-9)
+
+    def reset(self, q: np.ndarray, t: float = 0.0) -> None:
+        """Hold the current position: setpoint = goal = ``q`` [rad]."""
+        self._p0 = np.array(q, dtype=float)
+        self._goal = self._p0.copy()
+        self._vmax = np.zeros(self.n)
+        self._t0 = t
+
+    def set_goal(self, goal: np.ndarray, t: float) -> None:
+        """Start a move from the current setpoint to ``goal`` [rad] at time ``t`` [s]."""
+        p, _ = self.setpoint(t)
+        self._p0 = p
+        self._goal = np.array(goal, dtype=float)
+        self._t0 = t
+        self._vmax = (self._goal - p) / (self._T - self._ta)
+
+    def setpoint(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Trajectory setpoint at time ``t``: (position [rad], velocity [rad/s])."""
+        tau = t - self._t0
+        T, ta = self._T, self._ta
+        v = self._vmax
+        if tau >= T:
+            return self._goal.copy(), np.zeros(self.n)
+        if tau < ta:
+            a = v / ta
+            return self._p0 + 0.5 * a * tau * tau, a * tau
+        if tau < T - ta:
+            return self._p0 + v * (tau - 0.5 * ta), v.copy()
+        rem = T - tau
+        a = v / ta
+        return self._goal - 0.5 * a * rem * rem, a * rem
+
+    def motor(self, q: np.ndarray, w: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Velocity-motor command that realises the DC-motor law at time ``t``.
+
+        Args:
+            q: (n,) measured joint angles [rad].
+            w: (n,) measured joint speeds [rad/s].
+            t: time [s].
+
+        Returns:
+            (target velocity [rad/s], maximum motor torque [N*m]), both (n,).
+        """
+        prm = self.params
+        sp, sv = self.setpoint(t)
+        u = prm.kp * (sp - q)
+        if prm.kd:
+            u += prm.kd * (sv - w)
+        np.clip(u, -1.0, 1.0, out=u)
+        wnl = prm.no_load_speed * self.speed
+        force = np.abs(u - w / wnl)
+        np.minimum(force, 1.0, out=force)
+        force *= prm.stall_torque * self.strength
+        return u * wnl, force

@@ -1,0 +1,131 @@
+"""Observation and action spec shared by every env and by the policy node (version 1).
+
+Observation (float32, shape (65,)); only quantities the real robot can measure or knows:
+
+=======  ============================  ========  ===============================================
+index    meaning                       unit      source on the robot
+=======  ============================  ========  ===============================================
+0-2      body angular velocity x,y,z   rad/s     IMU gyro / state estimator, ``base_link``
+3-5      gravity direction x,y,z       1         unit vector in ``base_link`` (IMU / estimator)
+6-8      command vx, vy, yaw rate      m/s, m/s, rad/s  ``cmd_vel`` (body frame)
+9-26     joint angle - default pose    rad       servos, order ``JOINT_NAMES``
+27-44    joint velocity                rad/s     servos, order ``JOINT_NAMES``
+45-62    previous action               1         the policy's own last output
+63-64    gait clock sin, cos           1         sin/cos(2 pi f t), f = ``clock_hz``
+=======  ============================  ========  ===============================================
+
+Action (float32, shape (18,), each in [-1, 1]): joint position target
+``q_target = DEFAULT_POSE + ACTION_SCALE * action``, clipped to the real robot's software
+clamps ``[SOFT_LOWER, SOFT_UPPER]``, order ``JOINT_NAMES``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kraby_rl.core import joints as J
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One block of the observation vector."""
+
+    name: str
+    size: int
+    unit: str
+    meaning: str
+
+
+OBS_FIELDS: tuple[Field, ...] = (
+    Field("base_ang_vel", 3, "rad/s", "body angular velocity in base_link"),
+    Field("gravity", 3, "1", "gravity direction (unit vector) in base_link"),
+    Field("command", 3, "m/s, m/s, rad/s", "commanded vx, vy, yaw rate (body frame)"),
+    Field("joint_pos", J.NUM_JOINTS, "rad", "joint angle minus default pose"),
+    Field("joint_vel", J.NUM_JOINTS, "rad/s", "joint velocity"),
+    Field("last_action", J.NUM_JOINTS, "1", "previous action"),
+    Field("clock", 2, "1", "sin, cos of the gait clock phase"),
+)
+
+OBS_SLICES: dict[str, slice] = {}
+_i = 0
+for _f in OBS_FIELDS:
+    OBS_SLICES[_f.name] = slice(_i, _i + _f.size)
+    _i += _f.size
+OBS_SIZE = _i
+ACTION_SIZE = J.NUM_JOINTS
+
+ACTION_SCALE = np.array([{"coxa": 0.40, "femur": 0.50, "tibia": 0.50}[j.kind] for j in J.JOINTS])
+"""(18,) radians per unit action, order ``JOINT_NAMES``."""
+
+
+def action_to_targets(action: np.ndarray) -> np.ndarray:
+    """Joint position targets [rad] (18,) for an action (18,) in [-1, 1]."""
+    a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+    return np.clip(J.DEFAULT_POSE + ACTION_SCALE * a, J.SOFT_LOWER, J.SOFT_UPPER)
+
+
+def targets_to_action(q_target: np.ndarray) -> np.ndarray:
+    """Inverse of ``action_to_targets`` (not clipped): action (18,) for targets [rad]."""
+    return (np.asarray(q_target, dtype=float) - J.DEFAULT_POSE) / ACTION_SCALE
+
+
+class ObservationBuilder:
+    """Builds observation vectors in place (one buffer, no allocation per call).
+
+    Args:
+        clock_hz: gait clock frequency [Hz].
+    """
+
+    def __init__(self, clock_hz: float = 2.0):
+        if not clock_hz > 0:
+            raise ValueError(f"clock_hz must be > 0, found {clock_hz!r}")
+        self.clock_hz = float(clock_hz)
+        self._buf = np.zeros(OBS_SIZE, dtype=np.float32)
+
+    def build(self, ang_vel, gravity, command, joint_pos, joint_vel, last_action,
+              t: float) -> np.ndarray:
+        """Return a new observation vector.
+
+        Args:
+            ang_vel: (3,) body angular velocity [rad/s] in base_link.
+            gravity: (3,) unit gravity direction in base_link.
+            command: (3,) vx [m/s], vy [m/s], yaw rate [rad/s].
+            joint_pos: (18,) joint angles [rad], order ``JOINT_NAMES`` (absolute).
+            joint_vel: (18,) joint speeds [rad/s].
+            last_action: (18,) previous action.
+            t: time since the start of the episode [s] (drives the gait clock).
+        """
+        b = self._buf
+        b[0:3] = ang_vel
+        b[3:6] = gravity
+        b[6:9] = command
+        b[9:27] = joint_pos
+        b[9:27] -= J.DEFAULT_POSE
+        b[27:45] = joint_vel
+        b[45:63] = last_action
+        ph = 2.0 * math.pi * self.clock_hz * t
+        b[63] = math.sin(ph)
+        b[64] = math.cos(ph)
+        return b.copy()
+
+
+def spec_metadata(control_period_s: float, clock_hz: float) -> dict:
+    """The contract a policy is trained against, saved beside exported weights."""
+    return {
+        "spec_version": SPEC_VERSION,
+        "obs_size": OBS_SIZE,
+        "action_size": ACTION_SIZE,
+        "obs_fields": [[f.name, f.size, f.unit] for f in OBS_FIELDS],
+        "control_period_s": float(control_period_s),
+        "clock_hz": float(clock_hz),
+        "joint_names": list(J.JOINT_NAMES),
+        "default_pose": [float(x) for x in J.DEFAULT_POSE],
+        "action_scale": [float(x) for x in ACTION_SCALE],
+        "action_lower": [float(x) for x in J.SOFT_LOWER],
+        "action_upper": [float(x) for x in J.SOFT_UPPER],
+    }
