@@ -129,3 +129,16 @@ def spec_metadata(control_period_s: float, clock_hz: float) -> dict:
         "action_lower": [float(x) for x in J.SOFT_LOWER],
         "action_upper": [float(x) for x in J.SOFT_UPPER],
     }
+
+
+# --- OneLeg-v0 -----------------------------------------------------------------------------
+ONE_LEG_OBS_FIELDS: tuple[Field, ...] = (
+    Field("joint_pos", 3, "rad", "lf coxa, femur, tibia angle minus default pose"),
+    Field("joint_vel", 3, "rad/s", "lf joint velocities"),
+    Field("foot", 3, "m", "lf foot position in base_link (forward kinematics)"),
+    Field("target", 3, "m", "target point in base_link"),
+    Field("last_action", 3, "1", "previous action"),
+)
+"""OneLeg-v0 observation (15,): the left-front leg only; the other legs hold still."""
+ONE_LEG_OBS_SIZE = sum(f.size for f in ONE_LEG_OBS_FIELDS)
+ONE_LEG_ACTION_SIZE = 3

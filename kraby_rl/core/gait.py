@@ -1,0 +1,70 @@
+"""An open-loop tripod gait generator (reference gait, baseline and test fixture).
+
+Legs ``lf, lr, rm`` and ``lm, rr, rf`` alternate. In stance a foot moves straight back
+under the body at the commanded body velocity; in swing it returns, lifted on a half sine.
+Feet follow the default stance positions of ``core.kinematics``; joint angles come from the
+leg inverse kinematics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kraby_rl.core import kinematics as K
+
+TRIPOD_OFFSETS = np.array([0.0, 0.5, 0.0, 0.5, 0.0, 0.5])
+"""Phase offset of each leg, order ``LEG_PREFIXES`` (lf, lm, lr, rr, rm, rf)."""
+
+
+class TripodGait:
+    """Tripod gait.
+
+    Args:
+        frequency_hz: step cycles per second (each leg steps once per cycle) [Hz].
+        duty: fraction of the cycle a foot is on the ground (0.5 = pure tripod).
+        lift_m: foot lift at mid-swing [m].
+    """
+
+    def __init__(self, frequency_hz: float = 2.0, duty: float = 0.5, lift_m: float = 0.03):
+        if not 0 < frequency_hz <= 5:
+            raise ValueError(f"frequency_hz must be in (0, 5], found {frequency_hz!r}")
+        if not 0.3 <= duty < 1:
+            raise ValueError(f"duty must be in [0.3, 1), found {duty!r}")
+        self.frequency = float(frequency_hz)
+        self.duty = float(duty)
+        self.lift = float(lift_m)
+
+    def feet(self, t: float, command) -> np.ndarray:
+        """(6, 3) foot targets [m] in base_link at time ``t`` [s].
+
+        Args:
+            command: (vx [m/s], vy [m/s], yaw rate [rad/s]) in base_link.
+        """
+        vx, vy, wz = (float(c) for c in command)
+        nominal = K.DEFAULT_FEET
+        t_stance = self.duty / self.frequency
+        # stride vector of each foot over one stance: body velocity at the foot
+        dx = (vx - wz * nominal[:, 1]) * t_stance
+        dy = (vy + wz * nominal[:, 0]) * t_stance
+        out = nominal.copy()
+        if vx == 0.0 and vy == 0.0 and wz == 0.0:
+            return out
+        phase = (self.frequency * t + TRIPOD_OFFSETS) % 1.0
+        for k in range(6):
+            ph = phase[k]
+            if ph < self.duty:                       # stance: front -> back
+                s = ph / self.duty
+                frac, lift = 0.5 - s, 0.0
+            else:                                    # swing: back -> front, lifted
+                s = (ph - self.duty) / (1.0 - self.duty)
+                frac, lift = s - 0.5, self.lift * math.sin(math.pi * s)
+            out[k, 0] += frac * dx[k]
+            out[k, 1] += frac * dy[k]
+            out[k, 2] += lift
+        return out
+
+    def joint_targets(self, t: float, command) -> np.ndarray:
+        """(18,) joint targets [rad], order ``JOINT_NAMES``."""
+        return K.leg_inverse(self.feet(t, command))

@@ -1,0 +1,200 @@
+"""``kraby_rl/Hexapod-v0``: Kraby walks following a body-velocity command."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+
+import gymnasium as gym
+import numpy as np
+
+from kraby_rl.core import joints as J
+from kraby_rl.core import rewards as R
+from kraby_rl.core import spec as S
+from kraby_rl.core.servo_model import ServoParams
+from kraby_rl.sim.world import KrabyWorld
+
+DEFAULT_COMMAND_RANGES = {"vx": (-0.15, 0.15), "vy": (-0.10, 0.10), "yaw_rate": (-0.5, 0.5)}
+
+
+def physics_substeps(control_period_s: float, physics_dt_s: float) -> int:
+    """Number of physics steps per control period; raises if it is not a whole number."""
+    n = control_period_s / physics_dt_s
+    if not (control_period_s > 0 and physics_dt_s > 0) or abs(n - round(n)) > 1e-6 or round(n) < 1:
+        raise ValueError(
+            f"control_period_s ({control_period_s!r}) must be a positive whole multiple of "
+            f"physics_dt_s ({physics_dt_s!r})")
+    return int(round(n))
+
+
+def servo_params(overrides: dict | None) -> ServoParams:
+    """ServoParams from a dict, naming any unknown key."""
+    overrides = dict(overrides or {})
+    allowed = [f.name for f in fields(ServoParams)]
+    for k in overrides:
+        if k not in allowed:
+            raise ValueError(f"unknown servo parameter {k!r}: allowed {allowed}")
+    return ServoParams(**overrides)
+
+
+class HexapodEnv(gym.Env):
+    """Kraby on flat ground, following a (vx, vy, yaw rate) command sampled per episode.
+
+    **Observation** (65,) float32: the shared spec of ``kraby_rl.core.spec`` (gyro,
+    gravity direction, command, joint angles minus default, joint speeds, previous action,
+    gait clock). Only what the real robot measures; ground truth is used for reward only.
+
+    **Action** (18,) in [-1, 1]: ``q_target = DEFAULT_POSE + ACTION_SCALE * a`` clipped to
+    the real robot's software clamps, sent to the servo model as one goal per control step.
+
+    **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
+    ``kraby_rl.core.rewards`` (``lin_vel``, ``yaw_rate``, ``alive``, ``vertical_motion``,
+    ``tilt``, ``height``, ``power``, ``action_rate``, ``foot_slip``), plus ``weight_fall``
+    once on a fall. Weighted terms are in ``info["reward_terms"]``.
+
+    **Termination**: a fall (body below ``fall_height_m``, tilt above ``fall_tilt_rad``, or
+    the body touching the ground). **Truncation**: ``episode_s`` of simulated time.
+
+    ==========================  ===============================  =====================
+    argument                    default                          meaning
+    ==========================  ===============================  =====================
+    control_period_s            0.02                             policy period [s]
+    physics_dt_s                0.004                            physics step [s]
+    episode_s                   20.0                             time limit [s]
+    command                     None                             fixed (vx, vy, wz)
+    command_ranges              vx +-0.15, vy +-0.1, wz +-0.5    uniform sampling
+    zero_command_prob           0.1                              chance of (0, 0, 0)
+    reward_weights              ``rewards.DEFAULT_WEIGHTS``      overrides by name
+    servo                       ``ServoParams()``                servo model overrides
+    latency_steps               0                                command latency
+    friction                    0.8                              foot friction
+    clock_hz                    2.0                              gait clock [Hz]
+    init_noise_rad              0.02                             initial joint noise
+    fall_height_m               0.07                             fall if body lower
+    fall_tilt_rad               1.0                              fall if tilted more
+    render_mode                 None                             "rgb_array" (headless)
+    gui                         False                            PyBullet GUI window
+    ==========================  ===============================  =====================
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
+                 episode_s: float = 20.0, command=None, command_ranges: dict | None = None,
+                 zero_command_prob: float = 0.1, reward_weights: dict | None = None,
+                 servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
+                 clock_hz: float = 2.0, init_noise_rad: float = 0.02,
+                 fall_height_m: float = 0.07, fall_tilt_rad: float = 1.0,
+                 render_mode: str | None = None, gui: bool = False):
+        super().__init__()
+        substeps = physics_substeps(control_period_s, physics_dt_s)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', found {render_mode!r}")
+        if not episode_s > 0:
+            raise ValueError(f"episode_s must be > 0, found {episode_s!r}")
+        self.render_mode = render_mode
+        self.dt = float(control_period_s)
+        self.max_steps = int(round(episode_s / self.dt))
+        ranges = dict(DEFAULT_COMMAND_RANGES)
+        for k, v in (command_ranges or {}).items():
+            if k not in ranges:
+                raise ValueError(f"unknown command range {k!r}: allowed {list(ranges)}")
+            lo, hi = float(v[0]), float(v[1])
+            if lo > hi:
+                raise ValueError(f"command range {k} must be [low, high], found {v!r}")
+            ranges[k] = (lo, hi)
+        self.command_ranges = ranges
+        self.fixed_command = None if command is None else np.asarray(command, dtype=float)
+        if self.fixed_command is not None and self.fixed_command.shape != (3,):
+            raise ValueError(f"command must be (vx, vy, yaw_rate), found {command!r}")
+        self.zero_command_prob = float(zero_command_prob)
+        self.weights = dict(R.DEFAULT_WEIGHTS)
+        for k, v in (reward_weights or {}).items():
+            if k not in self.weights:
+                raise ValueError(f"unknown reward term {k!r}: allowed {list(R.TERMS)}")
+            self.weights[k] = float(v)
+        self.init_noise = float(init_noise_rad)
+        self.fall_height = float(fall_height_m)
+        self.fall_cos = math.cos(float(fall_tilt_rad))
+        self.world = KrabyWorld(physics_dt_s, substeps, servo_params(servo), latency_steps,
+                                friction=friction, gui=gui)
+        self.obs_builder = S.ObservationBuilder(clock_hz)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.OBS_SIZE,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ACTION_SIZE,), np.float32)
+        self.command = np.zeros(3)
+        self._last_action = np.zeros(S.ACTION_SIZE)
+        self._steps = 0
+        self._state = None
+
+    # ------------------------------------------------------------------------------------
+    def _sample_command(self) -> np.ndarray:
+        if self.fixed_command is not None:
+            return self.fixed_command.copy()
+        if self.np_random.random() < self.zero_command_prob:
+            return np.zeros(3)
+        return np.array([self.np_random.uniform(*self.command_ranges[k])
+                         for k in ("vx", "vy", "yaw_rate")])
+
+    def _observe(self) -> np.ndarray:
+        s = self._state
+        return self.obs_builder.build(s.ang_vel_body, s.gravity_body, self.command, s.q, s.w,
+                                      self._last_action, s.t)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        self.command = (np.asarray(options["command"], dtype=float) if "command" in options
+                        else self._sample_command())
+        q0 = J.DEFAULT_POSE + self.np_random.uniform(-self.init_noise, self.init_noise,
+                                                     J.NUM_JOINTS)
+        self._state = self.world.reset(q0)
+        self._last_action = np.zeros(S.ACTION_SIZE)
+        self._steps = 0
+        return self._observe(), self._info({})
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        self.world.command(S.action_to_targets(a))
+        self.world.step()
+        s = self._state = self.world.state()
+        self._steps += 1
+        fell = bool(s.base_pos[2] < self.fall_height or -s.gravity_body[2] < self.fall_cos
+                    or s.body_contact)
+        w, dt = self.weights, self.dt
+        terms = {
+            "lin_vel": w["lin_vel"] * R.lin_vel_tracking(s.lin_vel_body, self.command) * dt,
+            "yaw_rate": w["yaw_rate"] * R.yaw_rate_tracking(s.ang_vel_body, self.command) * dt,
+            "alive": w["alive"] * R.alive() * dt,
+            "vertical_motion": w["vertical_motion"] * R.vertical_motion(
+                s.lin_vel_body, s.ang_vel_body) * dt,
+            "tilt": w["tilt"] * R.tilt(s.gravity_body) * dt,
+            "height": w["height"] * R.height_error(s.base_pos[2], J.STANDING_HEIGHT) * dt,
+            "power": w["power"] * R.joint_power(s.tau, s.w) * dt,
+            "action_rate": w["action_rate"] * R.action_rate(a, self._last_action) * dt,
+            "foot_slip": w["foot_slip"] * R.foot_slip(s.foot_slip) * dt,
+            "fall": w["fall"] * R.fall(fell),
+        }
+        reward = sum(terms.values())
+        self._last_action = a
+        obs = self._observe()
+        truncated = self._steps >= self.max_steps
+        return obs, float(reward), fell, truncated, self._info(terms, fell)
+
+    def _info(self, terms: dict, fell: bool = False) -> dict:
+        s = self._state
+        return {"reward_terms": terms, "command": self.command.copy(),
+                "base_velocity": s.lin_vel_body.copy(), "yaw_rate": float(s.ang_vel_body[2]),
+                "base_pos": s.base_pos.copy(), "fell": fell, "t": s.t}
+
+    @property
+    def robot_state(self):
+        """Ground-truth ``RobotState`` after the last step (for evaluation, not the policy)."""
+        return self._state
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.world.render()
+        return None
+
+    def close(self):
+        self.world.close()

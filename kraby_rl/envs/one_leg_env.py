@@ -1,0 +1,116 @@
+"""``kraby_rl/OneLeg-v0``: the left-front leg reaches a target point, body held in the air."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from kraby_rl.core import joints as J
+from kraby_rl.core import kinematics as K
+from kraby_rl.core import spec as S
+from kraby_rl.envs.hexapod_env import physics_substeps, servo_params
+from kraby_rl.sim.world import KrabyWorld
+
+
+class OneLegEnv(gym.Env):
+    """One leg reaching a target, as the original gym_kraby offered.
+
+    The body is fixed 0.3 m above the ground; legs other than ``lf`` hold the default pose.
+
+    **Observation** (15,) float32 (``core.spec.ONE_LEG_OBS_FIELDS``): the leg's joint angles
+    minus default [rad], joint speeds [rad/s], foot position from forward kinematics [m,
+    base_link], target [m, base_link], previous action.
+
+    **Action** (3,) in [-1, 1]: lf coxa, femur, tibia targets, scaled as in Hexapod-v0.
+
+    **Reward** per step: ``-distance_weight * |foot - target| - action_rate_weight *
+    |a - a_prev|^2``; ``info["distance"]`` is the distance [m]. No termination;
+    truncation after ``episode_s``. Targets are drawn by forward kinematics of random joint
+    angles within the software clamps, so every target is reachable.
+
+    ====================  ========  ==============================
+    argument              default   meaning
+    ====================  ========  ==============================
+    control_period_s      0.02      policy period [s]
+    physics_dt_s          0.004     physics step [s]
+    episode_s             2.0       time limit [s]
+    distance_weight       10.0      per metre of distance
+    action_rate_weight    0.05      per squared action change
+    servo                 {}        servo model overrides
+    render_mode           None      "rgb_array" (headless)
+    gui                   False     PyBullet GUI window
+    ====================  ========  ==============================
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+    LEG = 0
+
+    def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
+                 episode_s: float = 2.0, distance_weight: float = 10.0,
+                 action_rate_weight: float = 0.05, servo: dict | None = None,
+                 render_mode: str | None = None, gui: bool = False):
+        super().__init__()
+        substeps = physics_substeps(control_period_s, physics_dt_s)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', found {render_mode!r}")
+        self.render_mode = render_mode
+        self.dt = float(control_period_s)
+        self.max_steps = int(round(episode_s / self.dt))
+        self.distance_weight = float(distance_weight)
+        self.action_rate_weight = float(action_rate_weight)
+        self.world = KrabyWorld(physics_dt_s, substeps, servo_params(servo), fixed_base=True,
+                                gui=gui)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.ONE_LEG_OBS_SIZE,),
+                                                np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ONE_LEG_ACTION_SIZE,), np.float32)
+        self._sl = slice(3 * self.LEG, 3 * self.LEG + 3)
+        self.target = np.zeros(3)
+        self._last_action = np.zeros(3)
+        self._q = J.DEFAULT_POSE.copy()
+        self._w = np.zeros(J.NUM_JOINTS)
+        self._steps = 0
+
+    def _foot(self) -> np.ndarray:
+        return K.foot_positions(self._q)[self.LEG]
+
+    def _observe(self) -> np.ndarray:
+        sl = self._sl
+        return np.concatenate([self._q[sl] - J.DEFAULT_POSE[sl], self._w[sl], self._foot(),
+                               self.target, self._last_action]).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        sl = self._sl
+        q = J.DEFAULT_POSE.copy()
+        q[sl] = self.np_random.uniform(J.SOFT_LOWER[sl], J.SOFT_UPPER[sl])
+        self.target = K.foot_positions(q)[self.LEG]
+        if options and "target" in options:
+            self.target = np.asarray(options["target"], dtype=float)
+        self.world.reset()
+        self._q, self._w, _ = self.world.joint_states()
+        self._last_action = np.zeros(3)
+        self._steps = 0
+        return self._observe(), {"distance": float(np.linalg.norm(self._foot() - self.target))}
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        full = np.zeros(S.ACTION_SIZE)
+        full[self._sl] = a
+        self.world.command(S.action_to_targets(full))
+        self.world.step()
+        self._q, self._w, _ = self.world.joint_states()
+        self._steps += 1
+        dist = float(np.linalg.norm(self._foot() - self.target))
+        d = a - self._last_action
+        reward = -self.distance_weight * dist - self.action_rate_weight * float(d @ d)
+        self._last_action = a
+        truncated = self._steps >= self.max_steps
+        return self._observe(), reward, False, truncated, {"distance": dist}
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.world.render()
+        return None
+
+    def close(self):
+        self.world.close()
