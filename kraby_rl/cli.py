@@ -1,0 +1,129 @@
+"""The ``kraby`` command line: train, eval, export."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_CONFIG = "train_ppo.yaml"
+
+
+def find_config(name: str) -> str:
+    """A config path as given, else in the source tree's or installed share's config/."""
+    if os.path.exists(name):
+        return name
+    here = os.path.join(os.path.dirname(__file__), "..", "config", name)
+    if os.path.exists(here):
+        return os.path.normpath(here)
+    inst = os.path.join(sys.prefix, "share", "kraby_rl", "config", name)
+    if os.path.exists(inst):
+        return inst
+    return name  # the loader reports it missing
+
+
+def _parse_overrides(items):
+    import yaml
+    out = {}
+    for it in items or []:
+        key, sep, value = it.partition("=")
+        if not sep:
+            raise SystemExit(f"kraby: --set expects KEY=VALUE, found {it!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_train(args) -> int:
+    from kraby_rl.training import config as C
+    from kraby_rl.training.train import load_run_config, train
+    try:
+        if args.resume:
+            cfg = load_run_config(args.resume)
+            run_dir = args.resume
+        else:
+            overrides = _parse_overrides(args.set)
+            if args.timesteps is not None:
+                overrides["total_timesteps"] = args.timesteps
+            if args.n_envs is not None:
+                overrides["n_envs"] = args.n_envs
+            if args.seed is not None:
+                overrides["seed"] = args.seed
+            cfg = C.load(find_config(args.config), overrides)
+            run_dir = args.run_dir
+        train(cfg, run_dir, resume=bool(args.resume),
+              progress_bar=None if not args.no_progress else False)
+    except (C.ConfigError, FileNotFoundError, FileExistsError) as exc:
+        print(f"kraby train: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from kraby_rl.core.policy_runtime import PolicyError
+    from kraby_rl.training.evaluate import dump_json, evaluate
+    try:
+        summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
+                           command=args.command, seed=args.seed, video=args.video)
+    except (FileNotFoundError, PolicyError, ValueError) as exc:
+        print(f"kraby eval: {exc}", file=sys.stderr)
+        return 2
+    print(dump_json(summary))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from kraby_rl.training.export import export
+    try:
+        out = export(args.run, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"kraby export: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {args.run} -> {out} (policy.npz, policy.json)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kraby", description="Kraby hexapod: train, evaluate, "
+                                "export walking policies.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a policy with stable-baselines3")
+    t.add_argument("--config", default=DEFAULT_CONFIG,
+                   help=f"training YAML (default config/{DEFAULT_CONFIG})")
+    t.add_argument("--run-dir", default="runs/latest", help="where checkpoints and logs go")
+    t.add_argument("--timesteps", type=int, help="override total_timesteps")
+    t.add_argument("--n-envs", type=int, help="override n_envs")
+    t.add_argument("--seed", type=int, help="override seed")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any top-level config key (YAML value)")
+    t.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its newest checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a policy with plausibility figures")
+    e.add_argument("policy", help="export dir, run dir, or 'tripod' (reference gait)")
+    e.add_argument("--episodes", type=int, default=5)
+    e.add_argument("--seconds", type=float, default=20.0, help="episode length [s]")
+    e.add_argument("--command", type=float, nargs=3, metavar=("VX", "VY", "WZ"),
+                   help="fixed command [m/s, m/s, rad/s] (default: sampled per episode)")
+    e.add_argument("--seed", type=int, default=1000)
+    e.add_argument("--video", metavar="FILE", help="record the first episode (.mp4 or .gif)")
+    e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("export", help="export a run as a torch-free policy")
+    x.add_argument("run", help="training run directory")
+    x.add_argument("--out", help="export directory (default RUN/export)")
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Runs an exported policy with numpy alone (no torch, no stable-baselines3).
+
+An exported policy is a directory with two files:
+
+* ``policy.json``: metadata: the observation/action contract (``core.spec.spec_metadata``:
+  spec version, control period, joint order, default pose, action scale, clamps), the
+  algorithm, the layer activations, the observation normalisation clip, provenance.
+* ``policy.npz``: ``W0, b0, W1, b1, ...`` (layer ``i`` computes ``x @ W_i.T + b_i``),
+  ``obs_mean``, ``obs_var`` (identity normalisation if the run did not normalise).
+
+Inference: ``x = clip((obs - obs_mean) / sqrt(obs_var + eps), -clip_obs, clip_obs)``, then
+the hidden layers with their activation, the output layer, the output squash (``none`` for
+PPO's Gaussian mean, ``tanh`` for SAC/TD3) and a clip to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from kraby_rl.core import spec as S
+
+_ACT = {
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "none": lambda x: x,
+}
+
+CONTRACT_KEYS = ("spec_version", "obs_size", "action_size", "control_period_s", "clock_hz",
+                 "joint_names", "default_pose", "action_scale")
+"""Metadata entries that must match the robot/env a policy drives."""
+
+
+class PolicyError(ValueError):
+    """An exported policy that cannot be loaded or does not fit the robot."""
+
+
+class ExportedPolicy:
+    """A deterministic MLP policy loaded from an export directory.
+
+    Args:
+        path: the export directory (or its ``policy.json``).
+    """
+
+    def __init__(self, path: str):
+        if os.path.basename(path) == "policy.json":
+            path = os.path.dirname(path)
+        self.path = path
+        meta_path = os.path.join(path, "policy.json")
+        npz_path = os.path.join(path, "policy.npz")
+        for p in (meta_path, npz_path):
+            if not os.path.exists(p):
+                raise PolicyError(f"exported policy {path!r}: {os.path.basename(p)} missing "
+                                  f"(expected policy.json and policy.npz)")
+        with open(meta_path) as fh:
+            self.metadata = json.load(fh)
+        with np.load(npz_path) as data:
+            arrays = {k: data[k].astype(np.float64) for k in data.files}
+        acts = self.metadata.get("activations")
+        n = len([k for k in arrays if k.startswith("W")])
+        if not acts or len(acts) != n:
+            raise PolicyError(f"exported policy {path!r}: metadata 'activations' has "
+                              f"{len(acts or [])} entries, the weights have {n} layers")
+        self.layers = [(arrays[f"W{i}"], arrays[f"b{i}"], _ACT[acts[i]]) for i in range(n)]
+        self.obs_mean = arrays["obs_mean"]
+        self.obs_std = np.sqrt(arrays["obs_var"] + float(self.metadata.get("obs_eps", 1e-8)))
+        self.clip_obs = float(self.metadata.get("clip_obs", np.inf))
+        self.obs_size = self.layers[0][0].shape[1]
+        self.action_size = self.layers[-1][0].shape[0]
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Action(s) in [-1, 1] for observation(s): (obs_size,) -> (action_size,), or batched."""
+        x = (np.asarray(obs, dtype=np.float64) - self.obs_mean) / self.obs_std
+        x = np.clip(x, -self.clip_obs, self.clip_obs)
+        for W, b, f in self.layers:
+            x = f(x @ W.T + b)
+        return np.clip(x, -1.0, 1.0)
+
+    __call__ = act
+
+    def check_contract(self, expected: dict) -> None:
+        """Refuse a policy whose contract differs from ``expected`` (e.g. ``spec_metadata``).
+
+        Raises:
+            PolicyError: listing every mismatching key with the policy's and the expected value.
+        """
+        problems = []
+        for key in CONTRACT_KEYS:
+            if key not in expected:
+                continue
+            have, want = self.metadata.get(key), expected[key]
+            if isinstance(want, (list, tuple)) and have is not None and \
+                    all(isinstance(v, (int, float)) for v in want):
+                same = len(have) == len(want) and np.allclose(have, want, atol=1e-6)
+            elif isinstance(want, float) and isinstance(have, (int, float)):
+                same = abs(have - want) < 1e-9
+            else:
+                same = have == want if not isinstance(want, tuple) else list(want) == have
+            if not same:
+                problems.append(f"{key}: policy has {have!r}, robot expects {want!r}")
+        if problems:
+            raise PolicyError(f"policy {self.path!r} does not match this robot: "
+                              + "; ".join(problems))
+
+
+def check_spec(policy: ExportedPolicy, control_period_s: float, clock_hz: float) -> None:
+    """Check a policy against this package's spec at the given control period and clock."""
+    policy.check_contract(S.spec_metadata(control_period_s, clock_hz))

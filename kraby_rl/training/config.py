@@ -1,0 +1,142 @@
+"""Training configuration: one dataclass, read from YAML, validated with errors that name the key."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, dataclass, field, fields
+
+import yaml
+
+ALGORITHMS = ("ppo", "sac", "td3")
+VEC_ENVS = ("subproc", "dummy")
+ACTIVATIONS = ("tanh", "relu", "elu")
+
+
+class ConfigError(ValueError):
+    """A training configuration problem; the message names the key, the value and what is allowed."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``kraby train`` needs; YAML keys are these field names.
+
+    Attributes:
+        algorithm: ``ppo`` (default), ``sac`` or ``td3`` (stable-baselines3).
+        env_id: Gymnasium id, ``kraby_rl/Hexapod-v0`` or ``kraby_rl/OneLeg-v0``.
+        env: keyword arguments of the env constructor (see the env's docstring).
+        n_envs: parallel environments.
+        vec_env: ``subproc`` (one process per env) or ``dummy`` (all in this process).
+        total_timesteps: environment steps to train for, all envs together.
+        seed: seed of the envs and of the algorithm.
+        checkpoint_every: environment steps between checkpoints, all envs together.
+        normalize_obs: running observation normalisation (VecNormalize).
+        normalize_reward: running reward normalisation (VecNormalize).
+        clip_obs: clip of normalised observations.
+        algo_kwargs: keyword arguments of the stable-baselines3 algorithm.
+        net_arch: hidden layer sizes of the actor (and critic).
+        activation: hidden activation, ``tanh``, ``relu`` or ``elu``.
+    """
+
+    algorithm: str = "ppo"
+    env_id: str = "kraby_rl/Hexapod-v0"
+    env: dict = field(default_factory=dict)
+    n_envs: int = 2
+    vec_env: str = "subproc"
+    total_timesteps: int = 1_000_000
+    seed: int = 0
+    checkpoint_every: int = 10_000
+    normalize_obs: bool = True
+    normalize_reward: bool = True
+    clip_obs: float = 10.0
+    algo_kwargs: dict = field(default_factory=dict)
+    net_arch: list = field(default_factory=lambda: [128, 128])
+    activation: str = "tanh"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,), dict: (dict,),
+          list: (list,)}
+
+
+def _algo_class(name: str):
+    import stable_baselines3 as sb3
+    return {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3}[name]
+
+
+def _check_kwargs(where: str, given: dict, target) -> None:
+    params = inspect.signature(target).parameters
+    allowed = [p for p in params if p not in ("self", "policy", "env", "args", "kwargs")]
+    for key in given:
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: unknown key {key!r} (value {given[key]!r}); allowed keys: "
+                f"{', '.join(sorted(allowed))}")
+
+
+def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
+    """Check types and values; raise ``ConfigError`` naming the key, value and what is allowed."""
+    for f in fields(TrainConfig):
+        v = getattr(cfg, f.name)
+        typ = {"int": int, "float": float, "bool": bool, "str": str, "dict": dict,
+               "list": list}[f.type if isinstance(f.type, str) else f.type.__name__]
+        ok = isinstance(v, _TYPES[typ]) and not (typ in (int, float) and isinstance(v, bool))
+        if not ok:
+            raise ConfigError(
+                f"config key {f.name!r}: expected {typ.__name__}, found {v!r} "
+                f"({type(v).__name__})")
+    if cfg.algorithm not in ALGORITHMS:
+        raise ConfigError(f"config key 'algorithm': unknown algorithm {cfg.algorithm!r}; "
+                          f"allowed: {', '.join(ALGORITHMS)}")
+    if cfg.vec_env not in VEC_ENVS:
+        raise ConfigError(f"config key 'vec_env': found {cfg.vec_env!r}; allowed: "
+                          f"{', '.join(VEC_ENVS)}")
+    if cfg.activation not in ACTIVATIONS:
+        raise ConfigError(f"config key 'activation': found {cfg.activation!r}; allowed: "
+                          f"{', '.join(ACTIVATIONS)}")
+    for name in ("n_envs", "total_timesteps", "checkpoint_every"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"config key {name!r}: must be >= 1, found {getattr(cfg, name)!r}")
+    if not cfg.net_arch or not all(isinstance(n, int) and n > 0 for n in cfg.net_arch):
+        raise ConfigError(f"config key 'net_arch': expected a list of positive layer sizes, "
+                          f"found {cfg.net_arch!r}")
+    import kraby_rl.envs  # noqa: F401  (registers the env ids)
+    import gymnasium as gym
+    if cfg.env_id not in gym.registry:
+        raise ConfigError(f"config key 'env_id': unknown env {cfg.env_id!r}; allowed: "
+                          f"{', '.join(kraby_rl.envs.ENV_IDS)}")
+    entry = gym.registry[cfg.env_id].entry_point
+    mod, _, cls = entry.partition(":")
+    import importlib
+    _check_kwargs("config key 'env'", cfg.env, getattr(importlib.import_module(mod), cls))
+    if check_algo_kwargs:
+        _check_kwargs(f"config key 'algo_kwargs' ({cfg.algorithm})", cfg.algo_kwargs,
+                      _algo_class(cfg.algorithm))
+    return cfg
+
+
+def from_dict(data: dict, source: str = "config") -> TrainConfig:
+    """Build and validate a ``TrainConfig`` from a mapping (e.g. parsed YAML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys, found {data!r}")
+    known = [f.name for f in fields(TrainConfig)]
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {key!r} (value {data[key]!r}); "
+                              f"allowed keys: {', '.join(known)}")
+    return validate(TrainConfig(**data))
+
+
+def load(path: str, overrides: dict | None = None) -> TrainConfig:
+    """Read a YAML training config, apply ``overrides`` (key -> value), validate."""
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"training config {path!r} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"training config {path!r} is not valid YAML: {exc}") from None
+    if isinstance(data, dict):
+        data.update(overrides or {})
+    return from_dict(data, source=path)

@@ -1,0 +1,189 @@
+"""``kraby eval POLICY``: episodes, returns, achieved velocity, falls and gait plausibility.
+
+POLICY is an exported policy directory (``policy.json`` + ``policy.npz``, run with numpy),
+a training run directory (run with stable-baselines3), or ``tripod`` (the open-loop
+reference gait of ``core.gait``, a baseline that needs no training).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import gymnasium as gym
+import numpy as np
+
+from kraby_rl.core import joints as J
+from kraby_rl.core import spec as S
+from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.gait_metrics import gait_figures
+
+
+class TripodActor:
+    """The tripod gait as a policy of the observation alone (phase from the gait clock)."""
+
+    def __init__(self, clock_hz: float = 2.0):
+        self.gait = TripodGait(frequency_hz=clock_hz)
+        self.metadata = {"env_id": "kraby_rl/Hexapod-v0", "env": {"clock_hz": clock_hz}}
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        sin, cos = obs[S.OBS_SLICES["clock"]]
+        phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
+        cmd = obs[S.OBS_SLICES["command"]]
+        q = self.gait.joint_targets(phase / self.gait.frequency, cmd)
+        return np.clip(S.targets_to_action(q), -1.0, 1.0)
+
+
+class SB3Actor:
+    """A training run's model (needs torch), with its observation normalisation."""
+
+    def __init__(self, run_dir: str):
+        from kraby_rl.training.train import load_model
+        self.model, self.vec, cfg = load_model(run_dir)
+        self.metadata = {"env_id": cfg.env_id, "env": cfg.env}
+
+    def __call__(self, obs):
+        if self.vec is not None:
+            obs = self.vec.normalize_obs(obs)
+        a, _ = self.model.predict(obs, deterministic=True)
+        return a
+
+
+def load_actor(policy: str):
+    """An actor (callable obs -> action with ``metadata``) from a POLICY argument."""
+    from kraby_rl.core.policy_runtime import ExportedPolicy
+    if policy == "tripod":
+        return TripodActor()
+    if os.path.exists(os.path.join(policy, "policy.json")) or policy.endswith("policy.json"):
+        return ExportedPolicy(policy)
+    if os.path.exists(os.path.join(policy, "config.yaml")):
+        return SB3Actor(policy)
+    raise FileNotFoundError(
+        f"policy {policy!r}: expected 'tripod', an export directory (policy.json + policy.npz) "
+        f"or a training run directory (config.yaml)")
+
+
+def _tilt(gravity_body: np.ndarray) -> float:
+    return math.acos(max(-1.0, min(1.0, -float(gravity_body[2]))))
+
+
+def _yaw(quat) -> float:
+    x, y, z, w = quat
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
+                frame_every: int = 2) -> dict:
+    """One episode of Hexapod-v0; returns its return, fall flag and gait figures."""
+    u = env.unwrapped
+    opts = {"command": command} if command is not None else None
+    obs, _ = env.reset(seed=seed, options=opts)
+    rec = {k: [] for k in ("pos", "yaw", "contact", "slip", "w", "tau", "h", "tilt")}
+    ret, fell, k = 0.0, False, 0
+    while True:
+        obs, r, term, trunc, info = env.step(actor(obs))
+        ret += r
+        s = u.robot_state
+        rec["pos"].append(s.base_pos)
+        rec["yaw"].append(_yaw(s.base_quat))
+        rec["contact"].append(s.foot_contact)
+        rec["slip"].append(s.foot_slip)
+        rec["w"].append(s.w)
+        rec["tau"].append(s.tau)
+        rec["h"].append(s.base_pos[2])
+        rec["tilt"].append(_tilt(s.gravity_body))
+        if frames is not None and k % frame_every == 0:
+            frames.append(env.render())
+        k += 1
+        if term or trunc:
+            fell = bool(term)
+            break
+    a = {k: np.array(v) for k, v in rec.items()}
+    prm = u.world.servo.params
+    fig = gait_figures(u.dt, a["pos"], a["yaw"], a["contact"], a["slip"], a["w"], a["tau"],
+                       a["h"], a["tilt"], prm.stall_torque, prm.no_load_speed)
+    return {"seed": seed, "command": [float(c) for c in u.command], "return": float(ret),
+            "fell": fell, **fig}
+
+
+def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None,
+             seed: int = 1000, video: str | None = None, env_overrides: dict | None = None,
+             log=print) -> dict:
+    """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary."""
+    import kraby_rl.envs  # noqa: F401
+    actor = load_actor(policy)
+    meta = getattr(actor, "metadata", {})
+    env_id = meta.get("env_id", "kraby_rl/Hexapod-v0")
+    env_kwargs = dict(meta.get("env", {}))
+    env_kwargs.update(env_overrides or {})
+    env_kwargs["episode_s"] = seconds
+    if video:
+        env_kwargs["render_mode"] = "rgb_array"
+    env = gym.make(env_id, **env_kwargs)
+    if env_id == "kraby_rl/OneLeg-v0":
+        return _evaluate_one_leg(env, actor, episodes, seed, log)
+    frames = [] if video else None
+    results = []
+    for i in range(episodes):
+        res = run_episode(env, actor, seed + i, command, frames if i == 0 else None)
+        results.append(res)
+        log(f"episode {i}: cmd ({res['command'][0]:+.2f} m/s, {res['command'][1]:+.2f} m/s, "
+            f"{res['command'][2]:+.2f} rad/s) -> ({res['vx']:+.3f} m/s, {res['vy']:+.3f} m/s, "
+            f"{res['yaw_rate']:+.3f} rad/s)  return {res['return']:7.2f}  "
+            f"{'FELL' if res['fell'] else 'ok  '}  slip {res['slip_mean']:.3f} m/s  "
+            f"steps {res['step_freq_hz']:.2f} Hz  peak |w| {res['joint_speed_peak']:.2f} rad/s  "
+            f"envelope viol. {100 * res['envelope_violations']:.2f} %")
+    env.close()
+    keys = [k for k in results[0] if isinstance(results[0][k], float) and k != "seed"]
+    summary = {"policy": policy, "env_id": env_id, "episodes": episodes, "seconds": seconds,
+               "falls": sum(r["fell"] for r in results),
+               "mean": {k: float(np.mean([r[k] for r in results])) for k in keys},
+               "worst": {"slip_mean": max(r["slip_mean"] for r in results),
+                         "step_freq_hz": max(r["step_freq_hz"] for r in results),
+                         "joint_speed_peak": max(r["joint_speed_peak"] for r in results),
+                         "envelope_violations": max(r["envelope_violations"]
+                                                    for r in results)},
+               "episodes_detail": results}
+    m = summary["mean"]
+    log(f"summary: mean return {m['return']:.2f}, falls {summary['falls']}/{episodes}, "
+        f"mean slip in stance {m['slip_mean']:.3f} m/s, step frequency {m['step_freq_hz']:.2f} Hz, "
+        f"duty factor {m['duty_factor']:.2f}, peak joint speed {summary['worst']['joint_speed_peak']:.2f} "
+        f"rad/s ({100 * summary['worst']['joint_speed_peak'] / J.SERVO_NO_LOAD_SPEED:.0f} % of "
+        f"no-load), peak power {m['power_peak']:.2f} W, height {m['height_min']:.3f}-"
+        f"{m['height_max']:.3f} m, tilt max {m['tilt_max_deg']:.1f} deg")
+    if video:
+        _write_video(video, frames, fps=int(round(1.0 / (2 * env.unwrapped.dt))))
+        log(f"video: {video} ({len(frames)} frames)")
+    return summary
+
+
+def _evaluate_one_leg(env, actor, episodes, seed, log) -> dict:
+    dists, rets = [], []
+    for i in range(episodes):
+        obs, info = env.reset(seed=seed + i)
+        ret = 0.0
+        while True:
+            obs, r, term, trunc, info = env.step(actor(obs))
+            ret += r
+            if term or trunc:
+                break
+        dists.append(info["distance"])
+        rets.append(ret)
+        log(f"episode {i}: return {ret:.2f}, final distance {1000 * info['distance']:.1f} mm")
+    env.close()
+    return {"env_id": "kraby_rl/OneLeg-v0", "episodes": episodes,
+            "mean": {"return": float(np.mean(rets)), "final_distance_m": float(np.mean(dists))}}
+
+
+def _write_video(path: str, frames: list, fps: int) -> None:
+    import imageio.v2 as imageio
+    if path.endswith(".gif"):
+        imageio.mimsave(path, frames, duration=1000 / fps)
+    else:
+        imageio.mimsave(path, frames, fps=fps, macro_block_size=8)
+
+
+def dump_json(summary: dict) -> str:
+    """One-line JSON of the summary without per-episode details."""
+    return json.dumps({k: v for k, v in summary.items() if k != "episodes_detail"})

@@ -1,0 +1,88 @@
+"""``kraby export RUN``: turn a trained run into a torch-free policy (``core.policy_runtime``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from kraby_rl.core import spec as S
+from kraby_rl.training.train import load_model
+
+
+def _linear_stack(module, activation: str):
+    """[(W, b, act)] of an nn.Sequential of Linear + activation layers."""
+    import torch.nn as nn
+    layers = []
+    for m in module:
+        if isinstance(m, nn.Linear):
+            layers.append([m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy(), "none"])
+        elif layers:
+            name = {nn.Tanh: "tanh", nn.ReLU: "relu", nn.ELU: "elu"}.get(type(m))
+            if name is None:
+                raise ValueError(f"cannot export layer {m!r}: only Linear, Tanh, ReLU, ELU")
+            layers[-1][2] = name
+    return layers
+
+
+def actor_layers(model) -> list:
+    """The deterministic actor of an SB3 PPO/SAC/TD3 model as [(W, b, activation)]."""
+    from stable_baselines3 import PPO, SAC, TD3
+    pol = model.policy
+    if isinstance(model, PPO):
+        layers = _linear_stack(pol.mlp_extractor.policy_net, "")
+        an = pol.action_net
+        layers.append([an.weight.detach().numpy(), an.bias.detach().numpy(), "none"])
+    elif isinstance(model, SAC):
+        layers = _linear_stack(pol.actor.latent_pi, "")
+        mu = pol.actor.mu
+        layers.append([mu.weight.detach().numpy(), mu.bias.detach().numpy(), "tanh"])
+    elif isinstance(model, TD3):
+        layers = _linear_stack(pol.actor.mu, "")
+    else:
+        raise ValueError(f"cannot export a {type(model).__name__}: PPO, SAC or TD3 expected")
+    return layers
+
+
+def export(run_dir: str, out_dir: str | None = None) -> str:
+    """Write ``policy.npz`` and ``policy.json`` for a run; returns the export directory."""
+    model, vec, cfg = load_model(run_dir)
+    out_dir = out_dir or os.path.join(run_dir, "export")
+    os.makedirs(out_dir, exist_ok=True)
+    layers = actor_layers(model)
+    arrays = {}
+    for i, (W, b, _) in enumerate(layers):
+        arrays[f"W{i}"], arrays[f"b{i}"] = W.astype(np.float32), b.astype(np.float32)
+    n_obs = layers[0][0].shape[1]
+    if vec is not None and vec.norm_obs:
+        arrays["obs_mean"] = vec.obs_rms.mean.astype(np.float64)
+        arrays["obs_var"] = vec.obs_rms.var.astype(np.float64)
+        eps, clip = float(vec.epsilon), float(vec.clip_obs)
+    else:
+        arrays["obs_mean"], arrays["obs_var"] = np.zeros(n_obs), np.ones(n_obs)
+        eps, clip = 0.0, float("inf")
+    np.savez(os.path.join(out_dir, "policy.npz"), **arrays)
+    env = cfg.env
+    if cfg.env_id == "kraby_rl/Hexapod-v0":
+        contract = S.spec_metadata(env.get("control_period_s", 0.02), env.get("clock_hz", 2.0))
+    else:
+        contract = {"obs_size": n_obs, "action_size": layers[-1][0].shape[0],
+                    "control_period_s": env.get("control_period_s", 0.02)}
+    training = {}
+    tj = os.path.join(run_dir, "training.json")
+    if os.path.exists(tj):
+        with open(tj) as fh:
+            training = json.load(fh)
+    meta = {**contract, "env_id": cfg.env_id, "env": env, "algorithm": cfg.algorithm,
+            "activations": [a for _, _, a in layers], "obs_eps": eps,
+            "clip_obs": clip if np.isfinite(clip) else None,
+            "timesteps": int(model.num_timesteps), "seed": cfg.seed,
+            "source_run": os.path.abspath(run_dir), "training": training,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if meta["clip_obs"] is None:
+        meta.pop("clip_obs")
+    with open(os.path.join(out_dir, "policy.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+    return out_dir

@@ -1,0 +1,241 @@
+"""``kraby train``: stable-baselines3 training with checkpoints that survive kill -9.
+
+A run directory holds::
+
+    config.yaml              the resolved TrainConfig
+    spec.json                the observation/action contract (core.spec.spec_metadata)
+    checkpoints/model_<N>.zip, vecnormalize_<N>.pkl
+    checkpoints/latest.json  {"timesteps": N}, written last and atomically
+    tb/                      TensorBoard logs (reward terms under reward/<term>)
+    final_model.zip, final_vecnormalize.pkl   when training completes
+
+``--resume RUN`` reloads the newest complete checkpoint and trains on to
+``total_timesteps``; at most one checkpoint interval of work is lost to a kill.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+
+import yaml
+
+from kraby_rl.training.config import TrainConfig, from_dict
+
+CKPT_DIR = "checkpoints"
+
+
+def _atomic_write(path: str, writer) -> None:
+    tmp = path + ".tmp"
+    writer(tmp)
+    os.replace(tmp, path)
+
+
+def make_env(env_id: str, **kwargs):
+    """gym.make that first registers the kraby_rl envs (needed in worker processes)."""
+    import gymnasium as gym
+    import kraby_rl.envs  # noqa: F401
+    return gym.make(env_id, **kwargs)
+
+
+def make_vec_env(cfg: TrainConfig, n_envs: int | None = None, seed_offset: int = 0):
+    """The (un-normalised) vector env of a config."""
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    import kraby_rl.envs  # noqa: F401
+    n = n_envs or cfg.n_envs
+    cls = SubprocVecEnv if (cfg.vec_env == "subproc" and n > 1) else DummyVecEnv
+    kwargs = {"start_method": "forkserver"} if cls is SubprocVecEnv else None
+    return sb3_make(functools.partial(make_env, cfg.env_id), n_envs=n, seed=cfg.seed + seed_offset, env_kwargs=cfg.env,
+                    vec_env_cls=cls, vec_env_kwargs=kwargs)
+
+
+def _activation(name: str):
+    import torch.nn as nn
+    return {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}[name]
+
+
+def latest_checkpoint(run_dir: str) -> tuple[int, str, str] | None:
+    """(timesteps, model path, vecnormalize path) of the newest complete checkpoint."""
+    marker = os.path.join(run_dir, CKPT_DIR, "latest.json")
+    if not os.path.exists(marker):
+        return None
+    with open(marker) as fh:
+        n = int(json.load(fh)["timesteps"])
+    d = os.path.join(run_dir, CKPT_DIR)
+    return n, os.path.join(d, f"model_{n}.zip"), os.path.join(d, f"vecnormalize_{n}.pkl")
+
+
+def save_checkpoint(model, run_dir: str) -> int:
+    """Write model + normalisation stats, then the marker; returns the timestep count."""
+    n = int(model.num_timesteps)
+    d = os.path.join(run_dir, CKPT_DIR)
+    os.makedirs(d, exist_ok=True)
+    _atomic_write(os.path.join(d, f"model_{n}.zip"), lambda p: _save_zip(model, p))
+    vec = model.get_vec_normalize_env()
+    if vec is not None:
+        _atomic_write(os.path.join(d, f"vecnormalize_{n}.pkl"), vec.save)
+    _atomic_write(os.path.join(d, "latest.json"),
+                  lambda p: open(p, "w").write(json.dumps({"timesteps": n})))
+    return n
+
+
+def _save_zip(model, path: str) -> None:
+    # SB3 appends ".zip" to paths without it; save to a file object to keep our name.
+    with open(path, "wb") as fh:
+        model.save(fh)
+
+
+def _callbacks(cfg: TrainConfig, run_dir: str):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Checkpoints(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.next_at = None
+
+        def _on_training_start(self):
+            every = cfg.checkpoint_every
+            self.next_at = (self.model.num_timesteps // every + 1) * every
+
+        def _on_step(self):
+            if self.model.num_timesteps >= self.next_at:
+                save_checkpoint(self.model, run_dir)
+                self.next_at += cfg.checkpoint_every
+            return True
+
+    class RewardTerms(BaseCallback):
+        """Logs the mean of every reward term under reward/<term>."""
+
+        def __init__(self):
+            super().__init__()
+            self.sums: dict = {}
+            self.count = 0
+
+        def _on_step(self):
+            for info in self.locals.get("infos", []):
+                for k, v in info.get("reward_terms", {}).items():
+                    self.sums[k] = self.sums.get(k, 0.0) + v
+                self.count += 1
+            return True
+
+        def _on_rollout_end(self):
+            if self.count:
+                for k, v in self.sums.items():
+                    self.logger.record(f"reward/{k}", v / self.count)
+            self.sums, self.count = {}, 0
+
+    return [Checkpoints(), RewardTerms()]
+
+
+def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
+          progress_bar: bool | None = None, log=print) -> str:
+    """Train (or resume) into ``run_dir``; returns the path of the final model.
+
+    Raises:
+        FileExistsError: starting a new run in a directory that already holds one.
+        FileNotFoundError: resuming a run that has no checkpoint.
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
+    from kraby_rl.core.spec import spec_metadata
+    from kraby_rl.training.config import _algo_class
+
+    algo_cls = _algo_class(cfg.algorithm)
+    ckpt = latest_checkpoint(run_dir)
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"cannot resume {run_dir!r}: it has no complete checkpoint "
+                                f"({os.path.join(run_dir, CKPT_DIR, 'latest.json')} missing)")
+    if not resume and os.path.exists(os.path.join(run_dir, "config.yaml")):
+        raise FileExistsError(f"{run_dir!r} already holds a run; use --resume to continue it "
+                              f"or choose another --run-dir")
+    os.makedirs(run_dir, exist_ok=True)
+    if not resume:
+        with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
+            yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+        with open(os.path.join(run_dir, "spec.json"), "w") as fh:
+            json.dump({"env_id": cfg.env_id, "env": cfg.env,
+                       **spec_metadata(cfg.env.get("control_period_s", 0.02),
+                                       cfg.env.get("clock_hz", 2.0))}, fh, indent=1)
+    venv = make_vec_env(cfg)
+    if resume:
+        n, model_path, vec_path = ckpt
+        if cfg.normalize_obs or cfg.normalize_reward:
+            venv = VecNormalize.load(vec_path, venv)
+        model = algo_cls.load(model_path, env=venv, tensorboard_log=os.path.join(run_dir, "tb"))
+        log(f"resuming {run_dir} from checkpoint at {n} steps")
+    else:
+        if cfg.normalize_obs or cfg.normalize_reward:
+            venv = VecNormalize(venv, norm_obs=cfg.normalize_obs,
+                                norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs)
+        policy_kwargs = {"net_arch": list(cfg.net_arch),
+                         "activation_fn": _activation(cfg.activation)}
+        model = algo_cls("MlpPolicy", venv, seed=cfg.seed, verbose=0,
+                         tensorboard_log=os.path.join(run_dir, "tb"),
+                         policy_kwargs=policy_kwargs, **cfg.algo_kwargs)
+    remaining = cfg.total_timesteps - model.num_timesteps
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+    t0 = time.time()
+    try:
+        if remaining > 0:
+            model.learn(remaining, callback=_callbacks(cfg, run_dir), progress_bar=progress_bar,
+                        reset_num_timesteps=not resume, tb_log_name="run")
+    except KeyboardInterrupt:
+        n = save_checkpoint(model, run_dir)
+        log(f"interrupted: checkpoint saved at {n} steps; continue with "
+            f"'kraby train --resume {run_dir}'")
+        venv.close()
+        raise
+    final = os.path.join(run_dir, "final_model.zip")
+    _atomic_write(final, lambda p: _save_zip(model, p))
+    vec = model.get_vec_normalize_env()
+    if vec is not None:
+        _atomic_write(os.path.join(run_dir, "final_vecnormalize.pkl"), vec.save)
+    save_checkpoint(model, run_dir)
+    elapsed = time.time() - t0
+    with open(os.path.join(run_dir, "training.json"), "w") as fh:
+        json.dump({"timesteps": int(model.num_timesteps), "last_session_wall_s": elapsed,
+                   "algorithm": cfg.algorithm, "seed": cfg.seed}, fh)
+    log(f"trained {run_dir}: {model.num_timesteps} steps, this session {elapsed:.0f} s")
+    venv.close()
+    return final
+
+
+def load_run_config(run_dir: str) -> TrainConfig:
+    """The validated config saved in a run directory."""
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{run_dir!r} is not a training run: {path} missing")
+    with open(path) as fh:
+        return from_dict(yaml.safe_load(fh), source=path)
+
+
+def load_model(run_dir: str):
+    """(SB3 model, VecNormalize or None, config) of a run: the final model, else the newest checkpoint."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from kraby_rl.training.config import _algo_class
+    cfg = load_run_config(run_dir)
+    final = os.path.join(run_dir, "final_model.zip")
+    vec_path = os.path.join(run_dir, "final_vecnormalize.pkl")
+    if not os.path.exists(final):
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"{run_dir!r} has neither final_model.zip nor a checkpoint")
+        _, final, vec_path = ckpt
+    model = _algo_class(cfg.algorithm).load(final, device="cpu")
+    vec = None
+    if os.path.exists(vec_path):
+        import gymnasium as gym
+        import kraby_rl.envs  # noqa: F401
+        dummy = DummyVecEnv([lambda: gym.make(cfg.env_id, **cfg.env)])
+        vec = VecNormalize.load(vec_path, dummy)
+        vec.training = False
+        vec.norm_reward = False
+    return model, vec, cfg
+
+
+__all__ = ["train", "load_model", "load_run_config", "latest_checkpoint", "save_checkpoint",
+           "make_vec_env"]

@@ -1,0 +1,47 @@
+"""kraby_rl: an ament_python ROS 2 package that is also a pip-installable Python package."""
+
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "kraby_rl"
+
+
+def share(folder, pattern="*"):
+    files = [f for f in glob(os.path.join(folder, "**", pattern), recursive=True)
+             if os.path.isfile(f)]
+    by_dir = {}
+    for f in files:
+        by_dir.setdefault(os.path.join("share", PACKAGE, os.path.dirname(f)), []).append(f)
+    return list(by_dir.items())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *share("launch"), *share("config"), *share("urdf"), *share("policies"),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "pyyaml", "gymnasium>=1.0", "pybullet>=3.2.5"],
+    extras_require={
+        "train": ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard", "tqdm", "rich",
+                  "imageio", "imageio-ffmpeg"],
+        "test": ["pytest", "hypothesis"],
+    },
+    zip_safe=False,
+    maintainer="kraby_rl developers",
+    maintainer_email="kraby-rl@example.org",
+    description="Control and reinforcement-learning stack for the Kraby hexapod",
+    license="MIT",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "kraby = kraby_rl.cli:main",
+        ],
+    },
+)
