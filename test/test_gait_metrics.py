@@ -1,0 +1,34 @@
+"""Plausibility figures on hand-made records with known answers."""
+
+import numpy as np
+import pytest
+
+from kraby_rl.core.gait_metrics import gait_figures, touchdowns
+
+
+def test_touchdowns_ignore_flicker():
+    c = np.array([1, 1, 0, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1], dtype=bool)[:, None]
+    assert touchdowns(c, min_swing_steps=2).tolist() == [2]  # the 1-step gap is flicker
+
+
+def test_figures_known_answers():
+    T, dt = 100, 0.02
+    t = np.arange(T) * dt
+    pos = np.stack([0.1 * t, np.zeros(T), np.full(T, 0.14)], axis=1)
+    yaw = np.zeros(T)
+    contact = np.zeros((T, 6), dtype=bool)
+    contact[(np.arange(T) // 10) % 2 == 0] = True     # 10 steps on, 10 off: 2.5 Hz
+    slip = np.where(contact, 0.01, 0.5)               # 0.5 m/s in the air must not count
+    w = np.zeros((T, 18))
+    w[:, 0] = 3.155
+    tau = np.zeros((T, 18))
+    tau[:, 0] = 0.79                                   # 0.2 N*m beyond the envelope
+    f = gait_figures(dt, pos, yaw, contact, slip, w, tau, pos[:, 2], np.zeros(T), 1.18, 6.31)
+    assert f["vx"] == pytest.approx(0.1 * 99 / 100)
+    assert f["vy"] == pytest.approx(0.0)
+    assert f["slip_mean"] == pytest.approx(0.01)
+    assert f["step_freq_hz"] == pytest.approx(4 / 2.0)    # 4 touchdowns after the first in 2 s
+    assert f["duty_factor"] == pytest.approx(0.5)
+    assert f["joint_speed_peak_ratio"] == pytest.approx(0.5)
+    assert f["envelope_violations"] == pytest.approx(1 / 18)
+    assert f["envelope_excess_max"] == pytest.approx(0.2)

@@ -1,0 +1,87 @@
+"""The joint table, the URDF and the kinematics agree."""
+
+import math
+import os
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from kraby_rl.core import joints as J
+from kraby_rl.core import kinematics as K
+from kraby_rl.core.urdf import urdf_text
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+URDF = os.path.join(ROOT, "urdf", "kraby.urdf")
+
+
+def test_committed_urdf_is_generated_from_table():
+    with open(URDF) as fh:
+        assert fh.read() == urdf_text(), "regenerate: python -m kraby_rl.core.urdf > urdf/kraby.urdf"
+
+
+def test_urdf_joints_match_table():
+    root = ET.parse(URDF).getroot()
+    revolute = {j.get("name"): j for j in root.findall("joint") if j.get("type") == "revolute"}
+    assert sorted(revolute) == sorted(J.JOINT_NAMES)
+    for row in J.JOINTS:
+        lim = revolute[row.name].find("limit")
+        assert float(lim.get("lower")) == pytest.approx(row.lower)
+        assert float(lim.get("upper")) == pytest.approx(row.upper)
+        assert float(lim.get("velocity")) == pytest.approx(6.31)
+        assert float(lim.get("effort")) == pytest.approx(1.18)
+    for link in root.findall("link"):
+        for col in link.findall("collision"):
+            assert col.find("geometry/mesh") is None, f"{link.get('name')} uses a mesh collision"
+
+
+def test_table_facts():
+    assert J.JOINT_NAMES[:3] == ("lf_coxa", "lf_femur", "lf_tibia")
+    assert [j.servo_id for j in J.JOINTS] == list(range(18))
+    for j in J.JOINTS:
+        assert j.servo_id == 3 * j.leg + J.JOINT_KINDS.index(j.kind)
+        assert j.lower < j.soft_lower <= j.default <= j.soft_upper < j.upper
+    assert J.UPPER[0] == pytest.approx(0.46) and J.UPPER[1] == pytest.approx(1.57)
+
+
+def test_index_map_and_unknown_names():
+    rev = list(reversed(J.JOINT_NAMES))
+    m = J.index_map(rev)
+    assert [rev[i] for i in m] == list(J.JOINT_NAMES)
+    with pytest.raises(ValueError, match=r"unknown \['lf_knee'\].*missing \['lf_tibia'\]"):
+        J.index_map([n if n != "lf_tibia" else "lf_knee" for n in J.JOINT_NAMES])
+    with pytest.raises(ValueError, match="unknown joint name 'xx'"):
+        J.joint_index("xx")
+
+
+def test_pybullet_feet_match_core_kinematics():
+    c = pb.connect(pb.DIRECT)
+    try:
+        r = pb.loadURDF(URDF, useFixedBase=True, physicsClientId=c)
+        info = [pb.getJointInfo(r, i, physicsClientId=c) for i in range(pb.getNumJoints(r, physicsClientId=c))]
+        jidx = {i[1].decode(): i[0] for i in info}
+        lidx = {i[12].decode(): i[0] for i in info}
+        rng = np.random.default_rng(3)
+        for _ in range(5):
+            q = rng.uniform(J.SOFT_LOWER, J.SOFT_UPPER)
+            for k, n in enumerate(J.JOINT_NAMES):
+                pb.resetJointState(r, jidx[n], q[k], physicsClientId=c)
+            feet = [lidx[f"{p}_foot"] for p in J.LEG_PREFIXES]
+            got = np.array([s[4] for s in pb.getLinkStates(r, feet, physicsClientId=c)])
+            np.testing.assert_allclose(got, K.foot_positions(q), atol=1e-5)
+    finally:
+        pb.disconnect(c)
+
+
+def test_inverse_kinematics_round_trip_and_stance_height():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.uniform(J.SOFT_LOWER, J.SOFT_UPPER)
+        np.testing.assert_allclose(K.leg_inverse(K.foot_positions(q)), q, atol=1e-9)
+    # default pose: feet at the standing height below the body, REP 103 left legs at +y
+    feet = K.DEFAULT_FEET
+    assert feet[:, 2] - J.FOOT_RADIUS == pytest.approx(np.full(6, -J.STANDING_HEIGHT), abs=1e-4)
+    assert (feet[:3, 1] > 0).all() and (feet[3:, 1] < 0).all()
+    assert feet[0, 0] > 0 and feet[5, 0] > 0 and feet[2, 0] < 0
+    assert math.isclose(np.linalg.norm(feet[1, :2] - np.array(J.HIP_XY[1])), 0.122, abs_tol=2e-3)

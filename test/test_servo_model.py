@@ -1,0 +1,88 @@
+"""The DRS-0101 model: trajectory over the playtime and the torque-speed envelope."""
+
+import numpy as np
+import pytest
+
+from kraby_rl.core.servo_model import ServoBank, ServoParams, envelope_excess, torque_envelope
+from kraby_rl.sim.world import KrabyWorld
+
+
+def test_trajectory_reaches_goal_at_playtime_with_trapezoid():
+    bank = ServoBank(2, ServoParams(playtime_s=0.112, accel_ratio=0.25))
+    bank.reset(np.zeros(2))
+    bank.set_goal(np.array([0.3, -0.3]), t=1.0)
+    p, v = bank.setpoint(1.0)
+    assert p == pytest.approx([0, 0]) and v == pytest.approx([0, 0])
+    p, v = bank.setpoint(1.056)              # middle: half way, cruise speed
+    assert p == pytest.approx([0.15, -0.15])
+    assert v == pytest.approx([0.3 / (0.112 * 0.75), -0.3 / (0.112 * 0.75)])
+    p, v = bank.setpoint(1.112 + 1e-9)
+    assert p == pytest.approx([0.3, -0.3]) and v == pytest.approx([0, 0])
+    # a new goal mid-move starts from the current setpoint, not from the old goal
+    bank.set_goal(np.array([0.0, 0.0]), t=1.056)
+    p, _ = bank.setpoint(1.056)
+    assert p == pytest.approx([0.15, -0.15])
+
+
+def test_motor_command_never_exceeds_envelope():
+    bank = ServoBank(1000, ServoParams())
+    rng = np.random.default_rng(0)
+    bank.reset(rng.uniform(-1, 1, 1000))
+    q = rng.uniform(-1, 1, 1000)
+    w = rng.uniform(-6.31, 6.31, 1000)
+    vt, force = bank.motor(q, w, 0.0)
+    # torque is applied towards the target velocity; driving means same sign as w
+    driving = np.sign(vt - w) == np.sign(w)
+    env = torque_envelope(w, 1.18, 6.31)
+    assert (force[driving] <= env[driving] + 1e-12).all()
+    assert (force <= 1.18 + 1e-12).all()
+    assert (np.abs(vt) <= 6.31 + 1e-12).all()
+
+
+def test_envelope_excess_known_values():
+    # at half the no-load speed only half the stall torque can drive
+    assert envelope_excess(0.59, 3.155, 1.18, 6.31) == pytest.approx(0.0, abs=1e-12)
+    assert envelope_excess(0.79, 3.155, 1.18, 6.31) == pytest.approx(0.2)
+    # braking (torque against motion) is only limited by the stall torque
+    assert envelope_excess(-1.0, 3.155, 1.18, 6.31) == 0.0
+    assert envelope_excess(-1.3, 3.155, 1.18, 6.31) == pytest.approx(0.12)
+
+
+def test_simulated_joint_cannot_beat_no_load_speed_or_stall_torque():
+    w = KrabyWorld(fixed_base=True, servo=ServoParams(playtime_s=0.0112))
+    try:
+        w.reset()
+        goal = np.zeros(18)
+        goal[0] = -0.43
+        w.command(goal)
+        peak = 0.0
+        for _ in range(30):
+            w.step()
+            q, qd, tau = w.joint_states()
+            peak = max(peak, abs(qd[0]))
+            assert abs(tau[0]) <= 1.18 + 1e-6
+        assert 2.0 < peak <= 6.31, peak    # fast, but never beyond the no-load speed
+        assert abs(q[0] + 0.43) < 0.02     # and it got there
+        # halving the servo's strength (battery sag) slows the same move down
+        w.reset()
+        w.servo.strength[:] = 0.3
+        w.command(goal)
+        for _ in range(3):
+            w.step()
+        q_weak, _, _ = w.joint_states()
+        w.reset()
+        w.servo.strength[:] = 1.0
+        w.command(goal)
+        for _ in range(3):
+            w.step()
+        q_full, _, _ = w.joint_states()
+        assert abs(q_full[0]) > abs(q_weak[0])
+    finally:
+        w.close()
+
+
+def test_bad_servo_params_are_named():
+    with pytest.raises(ValueError, match="accel_ratio must be in"):
+        ServoParams(accel_ratio=0.7)
+    with pytest.raises(ValueError, match="playtime_s must be > 0, found 0"):
+        ServoParams(playtime_s=0)
