@@ -44,7 +44,8 @@ def touchdowns(contact: np.ndarray, min_swing_steps: int = 2) -> np.ndarray:
 
 def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.ndarray,
                  slip: np.ndarray, w: np.ndarray, tau: np.ndarray, height: np.ndarray,
-                 tilt: np.ndarray, stall_torque: float, no_load_speed: float) -> dict:
+                 tilt: np.ndarray, stall_torque: float, no_load_speed: float,
+                 w_tau: np.ndarray | None = None) -> dict:
     """Figures of one episode.
 
     Args:
@@ -56,6 +57,8 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
         w: (T, 18) joint speeds [rad/s]. tau: (T, 18) joint torques [N*m].
         height: (T,) body height [m]. tilt: (T,) body tilt from vertical [rad].
         stall_torque, no_load_speed: servo envelope [N*m], [rad/s].
+        w_tau: (T, 18) joint speeds at which each torque was applied [rad/s]; defaults to
+            ``w``. The envelope check pairs torques with these.
 
     Returns:
         dict of floats: duration_s, vx/vy (mean velocity in the initial heading frame) [m/s],
@@ -71,7 +74,7 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
     d = base_pos[-1, :2] - base_pos[0, :2]
     c, s = math.cos(yaw_u[0]), math.sin(yaw_u[0])
     stance = slip[contact]
-    ex = envelope_excess(tau, w, stall_torque, no_load_speed)
+    ex = envelope_excess(tau, w if w_tau is None else w_tau, stall_torque, no_load_speed)
     return {
         "duration_s": dur,
         "vx": float((c * d[0] + s * d[1]) / dur),

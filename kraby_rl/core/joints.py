@@ -86,6 +86,12 @@ SERVO_STALL_TORQUE = 1.18
 SERVO_NO_LOAD_SPEED = 6.31
 """No-load speed [rad/s] (0.166 s / 60 deg)."""
 
+SERVO_REFLECTED_INERTIA = 2.0e-3
+"""Motor rotor inertia seen at the output through the 266:1 gearbox [kg*m^2] (estimate:
+a rotor of about 3e-8 kg*m^2 x 266^2). It dominates the light leg links' own inertia and
+keeps contact impacts from whipping joints beyond what the gearbox allows; the URDF adds
+it to each moving link about its joint axis (PyBullet has no joint armature)."""
+
 STANDING_HEIGHT = 0.14
 """Height of base_link above flat ground in the default pose [m]."""
 

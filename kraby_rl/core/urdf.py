@@ -26,6 +26,10 @@ COXA_MASS = J.BRACKET_MASS
 FEMUR_MASS = 2 * J.SERVO_MASS
 TIBIA_MASS = J.FOOT_MASS - 0.002
 FOOT_TIP_MASS = 0.002
+# Reflected rotor inertia added about each joint axis of the link the joint moves; half of
+# it about the two other axes keeps the tensor physical (triangle inequality).
+ARMATURE = J.SERVO_REFLECTED_INERTIA
+ARM_OFF = 0.5 * ARMATURE
 
 
 def _box_inertia(m, x, y, z):
@@ -35,8 +39,8 @@ def _box_inertia(m, x, y, z):
 def _inertial(m, xyz, ixx, iyy, izz):
     return (f'    <inertial>\n      <origin xyz="{xyz}" rpy="0 0 0"/>\n'
             f'      <mass value="{m:.4f}"/>\n'
-            f'      <inertia ixx="{ixx:.3e}" ixy="0" ixz="0" iyy="{iyy:.3e}" iyz="0" '
-            f'izz="{izz:.3e}"/>\n    </inertial>\n')
+            f'      <inertia ixx="{ixx:.6e}" ixy="0" ixz="0" iyy="{iyy:.6e}" iyz="0" '
+            f'izz="{izz:.6e}"/>\n    </inertial>\n')
 
 
 def _shape(kind, geometry, xyz, rpy="0 0 0", material=None):
@@ -89,14 +93,14 @@ def urdf_text() -> str:
         out.append(f'  <link name="{prefix}_coxa_link">\n')
         out.append(_shape("visual", f'<box size="{_f(l1)} 0.03 0.008"/>', f"{_f(l1 / 2)} 0 0",
                           material="grey"))
-        i = _box_inertia(COXA_MASS, l1, 0.03, 0.008)
-        out.append(_inertial(COXA_MASS, f"{_f(l1 / 2)} 0 0", *i))
+        ix, iy, iz = _box_inertia(COXA_MASS, l1, 0.03, 0.008)
+        out.append(_inertial(COXA_MASS, f"{_f(l1 / 2)} 0 0", ix + ARM_OFF, iy + ARM_OFF, iz + ARMATURE))
         out.append('  </link>\n')
         # femur link: femur and tibia servos back to back
         out.append(f'  <link name="{prefix}_femur_link">\n')
         out.append(_both(f'<box size="{_f(l2)} {_f(sy)} {_f(sz)}"/>', f"{_f(l2 / 2)} 0 0"))
-        i = _box_inertia(FEMUR_MASS, l2, sy, sz)
-        out.append(_inertial(FEMUR_MASS, f"{_f(l2 / 2)} 0 0", *i))
+        ix, iy, iz = _box_inertia(FEMUR_MASS, l2, sy, sz)
+        out.append(_inertial(FEMUR_MASS, f"{_f(l2 / 2)} 0 0", ix + ARM_OFF, iy + ARMATURE, iz + ARM_OFF))
         out.append('  </link>\n')
         # tibia link: a capsule shank pointing down (-z) at zero angle
         shank = l3 - J.FOOT_RADIUS
@@ -104,7 +108,7 @@ def urdf_text() -> str:
         out.append(_both(f'<capsule radius="{_f(SHANK_RADIUS)}" length="{_f(shank - 2 * SHANK_RADIUS)}"/>',
                          f"0 0 {_f(-shank / 2)}", material="grey"))
         it = TIBIA_MASS * shank * shank / 12
-        out.append(_inertial(TIBIA_MASS, f"0 0 {_f(-shank / 2)}", it, it, 1e-7))
+        out.append(_inertial(TIBIA_MASS, f"0 0 {_f(-shank / 2)}", it + ARM_OFF, it + ARMATURE, 1e-7 + ARM_OFF))
         out.append('  </link>\n')
         # foot: the rubber tip, the only part meant to touch the ground
         out.append(f'  <link name="{prefix}_foot">\n')

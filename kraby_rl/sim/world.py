@@ -49,6 +49,8 @@ class RobotState:
         gravity_body: (3,) unit gravity direction in base_link.
         q: (18,) joint angles [rad]. w: (18,) joint speeds [rad/s].
         tau: (18,) motor torques applied in the last physics step [N*m].
+        w_tau: (18,) joint speeds at which ``tau`` was computed (start of that step) [rad/s];
+            pair ``tau`` with these, not with ``w``, to check the torque-speed envelope.
         foot_contact: (6,) bool, foot touching the ground.
         foot_slip: (6,) horizontal speed of each foot's contact point [m/s] (0 in swing).
         foot_pos: (6, 3) foot centres in the world [m].
@@ -65,6 +67,7 @@ class RobotState:
     q: np.ndarray
     w: np.ndarray
     tau: np.ndarray
+    w_tau: np.ndarray
     foot_contact: np.ndarray
     foot_slip: np.ndarray
     foot_pos: np.ndarray
@@ -138,7 +141,7 @@ class KrabyWorld:
         self.servo = ServoBank(J.NUM_JOINTS, servo)
         self._queue: deque = deque()
         self.t = 0.0
-        self._tau = np.zeros(J.NUM_JOINTS)
+        self._w_tau = np.zeros(J.NUM_JOINTS)
         self._saved = pb.saveState(physicsClientId=c)
 
     # --- configuration -------------------------------------------------------------------
@@ -174,7 +177,7 @@ class KrabyWorld:
         self.t = 0.0
         self.servo.reset(q0, 0.0)
         self._queue.clear()
-        self._tau = np.zeros(J.NUM_JOINTS)
+        self._w_tau = np.zeros(J.NUM_JOINTS)
         return self.state()
 
     def command(self, q_goal: np.ndarray) -> None:
@@ -198,6 +201,7 @@ class KrabyWorld:
         pb.setJointMotorControlArray(r, self.jidx, pb.VELOCITY_CONTROL, targetVelocities=vt,
                                      forces=force, physicsClientId=c)
         pb.stepSimulation(physicsClientId=c)
+        self._w_tau = w
         self.t += self.physics_dt
 
     # --- sensing -------------------------------------------------------------------------
@@ -235,7 +239,7 @@ class KrabyWorld:
         return RobotState(
             t=self.t, base_pos=np.array(pos), base_quat=np.array(quat), rot=R,
             lin_vel_body=R.T @ np.array(lin), ang_vel_body=R.T @ np.array(ang),
-            gravity_body=-R[2, :].copy(), q=q, w=w, tau=tau, foot_contact=contact,
+            gravity_body=-R[2, :].copy(), q=q, w=w, tau=tau, w_tau=self._w_tau.copy(), foot_contact=contact,
             foot_slip=slip, foot_pos=foot_pos, body_contact=body_contact)
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:

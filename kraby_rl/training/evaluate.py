@@ -79,7 +79,7 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
     u = env.unwrapped
     opts = {"command": command} if command is not None else None
     obs, _ = env.reset(seed=seed, options=opts)
-    rec = {k: [] for k in ("pos", "yaw", "contact", "slip", "w", "tau", "h", "tilt")}
+    rec = {k: [] for k in ("pos", "yaw", "contact", "slip", "w", "tau", "w_tau", "h", "tilt")}
     ret, fell, k = 0.0, False, 0
     while True:
         obs, r, term, trunc, info = env.step(actor(obs))
@@ -91,6 +91,7 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
         rec["slip"].append(s.foot_slip)
         rec["w"].append(s.w)
         rec["tau"].append(s.tau)
+        rec["w_tau"].append(s.w_tau)
         rec["h"].append(s.base_pos[2])
         rec["tilt"].append(_tilt(s.gravity_body))
         if frames is not None and k % frame_every == 0:
@@ -102,7 +103,7 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
     a = {k: np.array(v) for k, v in rec.items()}
     prm = u.world.servo.params
     fig = gait_figures(u.dt, a["pos"], a["yaw"], a["contact"], a["slip"], a["w"], a["tau"],
-                       a["h"], a["tilt"], prm.stall_torque, prm.no_load_speed)
+                       a["h"], a["tilt"], prm.stall_torque, prm.no_load_speed, a["w_tau"])
     return {"seed": seed, "command": [float(c) for c in u.command], "return": float(ret),
             "fell": fell, **fig}
 
