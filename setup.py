@@ -31,7 +31,7 @@ setup(
     extras_require={
         "train": ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard", "tqdm", "rich",
                   "imageio", "imageio-ffmpeg"],
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "hypothesis", "flake8"],
     },
     zip_safe=False,
     maintainer="kraby_rl developers",

@@ -82,7 +82,8 @@ def test_walking_as_commanded_beats_standing_beats_falling():
     cmd = (0.1, 0.0, 0.0)
     gait = TripodGait(2.0)
     walk = lambda k: S.targets_to_action(gait.joint_targets(k * 0.02, cmd))  # noqa: E731
-    wrong_way = lambda k: S.targets_to_action(gait.joint_targets(k * 0.02, (-0.1, 0, 0)))  # noqa: E731
+    back = (-0.1, 0.0, 0.0)
+    wrong_way = lambda k: S.targets_to_action(gait.joint_targets(k * 0.02, back))  # noqa: E731
     stand = lambda k: np.zeros(18)  # noqa: E731
     r_walk, f_walk, i_walk = _episode_return(cmd, walk)
     r_wrong, f_wrong, _ = _episode_return(cmd, wrong_way)
@@ -98,7 +99,7 @@ def test_walking_as_commanded_beats_standing_beats_falling():
 def test_bad_env_arguments_are_named():
     with pytest.raises(ValueError, match="unknown reward term 'speed'"):
         gym.make("kraby_rl/Hexapod-v0", reward_weights={"speed": 1.0})
-    with pytest.raises(ValueError, match=r"control_period_s \(0.021\) must be a positive whole multiple"):
+    with pytest.raises(ValueError, match=r"control_period_s \(0.021\) must be a positive whole"):
         gym.make("kraby_rl/Hexapod-v0", control_period_s=0.021)
     with pytest.raises(ValueError, match="unknown servo parameter 'kp_gain'"):
         gym.make("kraby_rl/Hexapod-v0", servo={"kp_gain": 3})

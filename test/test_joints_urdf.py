@@ -18,7 +18,7 @@ URDF = os.path.join(ROOT, "urdf", "kraby.urdf")
 
 def test_committed_urdf_is_generated_from_table():
     with open(URDF) as fh:
-        assert fh.read() == urdf_text(), "regenerate: python -m kraby_rl.core.urdf > urdf/kraby.urdf"
+        assert fh.read() == urdf_text(), "run: python -m kraby_rl.core.urdf > urdf/kraby.urdf"
 
 
 def test_urdf_joints_match_table():
@@ -59,7 +59,8 @@ def test_pybullet_feet_match_core_kinematics():
     c = pb.connect(pb.DIRECT)
     try:
         r = pb.loadURDF(URDF, useFixedBase=True, physicsClientId=c)
-        info = [pb.getJointInfo(r, i, physicsClientId=c) for i in range(pb.getNumJoints(r, physicsClientId=c))]
+        n = pb.getNumJoints(r, physicsClientId=c)
+        info = [pb.getJointInfo(r, i, physicsClientId=c) for i in range(n)]
         jidx = {i[1].decode(): i[0] for i in info}
         lidx = {i[12].decode(): i[0] for i in info}
         rng = np.random.default_rng(3)

@@ -25,10 +25,12 @@ def _write(tmp_path, text):
 
 @pytest.mark.parametrize("text, pattern", [
     ("algorithm: a2c\n", r"'algorithm': unknown algorithm 'a2c'; allowed: ppo, sac, td3"),
-    ("total_timestep: 100\n", r"unknown key 'total_timestep' \(value 100\); allowed keys: .*total_timesteps"),
+    ("total_timestep: 100\n",
+     r"unknown key 'total_timestep' \(value 100\); allowed keys: .*total_timesteps"),
     ("n_envs: two\n", r"'n_envs': expected int, found 'two' \(str\)"),
     ("normalize_obs: 1\n", r"'normalize_obs': expected bool, found 1 \(int\)"),
-    ("algo_kwargs: {n_step: 64}\n", r"'algo_kwargs' \(ppo\): unknown key 'n_step' \(value 64\); allowed keys: .*n_steps"),
+    ("algo_kwargs: {n_step: 64}\n",
+     r"'algo_kwargs' \(ppo\): unknown key 'n_step' \(value 64\); allowed keys: .*n_steps"),
     ("env: {episode_seconds: 3}\n", r"'env': unknown key 'episode_seconds'.*episode_s"),
     ("env_id: kraby_rl/Quadruped-v0\n", r"unknown env 'kraby_rl/Quadruped-v0'"),
 ])
@@ -62,7 +64,8 @@ def _latest(run):
 def test_kill_9_then_resume_continues_from_last_checkpoint(tmp_path):
     run = str(tmp_path / "run")
     cmd = KRABY + ["train", "--timesteps", "6144", "--run-dir", run, "--no-progress",
-                   "--set", "checkpoint_every=1024", "--set", "algo_kwargs={n_steps: 256, batch_size: 128, n_epochs: 2}",
+                   "--set", "checkpoint_every=1024",
+                   "--set", "algo_kwargs={n_steps: 256, batch_size: 128, n_epochs: 2}",
                    "--set", "env={episode_s: 2.0}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -95,7 +98,8 @@ def test_kill_9_then_resume_continues_from_last_checkpoint(tmp_path):
 def trained_runs(tmp_path_factory):
     from kraby_rl.training.train import train
     runs = {}
-    for algo, extra in (("ppo", {"algo_kwargs": {"n_steps": 128, "batch_size": 64, "n_epochs": 1}}),
+    ppo_kwargs = {"n_steps": 128, "batch_size": 64, "n_epochs": 1}
+    for algo, extra in (("ppo", {"algo_kwargs": ppo_kwargs}),
                         ("sac", {"algo_kwargs": {"learning_starts": 100, "batch_size": 64},
                                  "net_arch": [64, 64], "activation": "relu",
                                  "normalize_reward": False})):
@@ -150,7 +154,7 @@ def test_policy_with_other_contract_is_refused(trained_runs, tmp_path):
     from kraby_rl.training.export import export
     out = export(trained_runs["ppo"], str(tmp_path / "exp"))
     policy = ExportedPolicy(out)
-    with pytest.raises(PolicyError, match=r"control_period_s: policy has 0.02, robot expects 0.05"):
+    with pytest.raises(PolicyError, match=r"period_s: policy has 0.02, robot expects 0.05"):
         check_spec(policy, 0.05, 2.0)
     meta = json.load(open(os.path.join(out, "policy.json")))
     meta["joint_names"] = list(reversed(meta["joint_names"]))

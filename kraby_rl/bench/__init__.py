@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m kraby_rl.bench NAME``; each prints figures and ends with one JSON line."""
+"""Benchmarks: ``python -m kraby_rl.bench NAME``; each prints figures, then one JSON line."""

@@ -94,21 +94,26 @@ def urdf_text() -> str:
         out.append(_shape("visual", f'<box size="{_f(l1)} 0.03 0.008"/>', f"{_f(l1 / 2)} 0 0",
                           material="grey"))
         ix, iy, iz = _box_inertia(COXA_MASS, l1, 0.03, 0.008)
-        out.append(_inertial(COXA_MASS, f"{_f(l1 / 2)} 0 0", ix + ARM_OFF, iy + ARM_OFF, iz + ARMATURE))
+        out.append(_inertial(COXA_MASS, f"{_f(l1 / 2)} 0 0",
+                             ix + ARM_OFF, iy + ARM_OFF, iz + ARMATURE))
         out.append('  </link>\n')
         # femur link: femur and tibia servos back to back
         out.append(f'  <link name="{prefix}_femur_link">\n')
         out.append(_both(f'<box size="{_f(l2)} {_f(sy)} {_f(sz)}"/>', f"{_f(l2 / 2)} 0 0"))
         ix, iy, iz = _box_inertia(FEMUR_MASS, l2, sy, sz)
-        out.append(_inertial(FEMUR_MASS, f"{_f(l2 / 2)} 0 0", ix + ARM_OFF, iy + ARMATURE, iz + ARM_OFF))
+        out.append(_inertial(FEMUR_MASS, f"{_f(l2 / 2)} 0 0",
+                             ix + ARM_OFF, iy + ARMATURE, iz + ARM_OFF))
         out.append('  </link>\n')
         # tibia link: a capsule shank pointing down (-z) at zero angle
         shank = l3 - J.FOOT_RADIUS
         out.append(f'  <link name="{prefix}_tibia_link">\n')
-        out.append(_both(f'<capsule radius="{_f(SHANK_RADIUS)}" length="{_f(shank - 2 * SHANK_RADIUS)}"/>',
+        capsule = (f'<capsule radius="{_f(SHANK_RADIUS)}" '
+                   f'length="{_f(shank - 2 * SHANK_RADIUS)}"/>')
+        out.append(_both(capsule,
                          f"0 0 {_f(-shank / 2)}", material="grey"))
         it = TIBIA_MASS * shank * shank / 12
-        out.append(_inertial(TIBIA_MASS, f"0 0 {_f(-shank / 2)}", it + ARM_OFF, it + ARMATURE, 1e-7 + ARM_OFF))
+        out.append(_inertial(TIBIA_MASS, f"0 0 {_f(-shank / 2)}",
+                             it + ARM_OFF, it + ARMATURE, 1e-7 + ARM_OFF))
         out.append('  </link>\n')
         # foot: the rubber tip, the only part meant to touch the ground
         out.append(f'  <link name="{prefix}_foot">\n')

@@ -1,4 +1,4 @@
-"""Gymnasium envs of Kraby, registered on import as ``kraby_rl/Hexapod-v0`` and ``kraby_rl/OneLeg-v0``."""
+"""Gymnasium envs of Kraby, registered on import: ``Hexapod-v0`` and ``OneLeg-v0`` (kraby_rl/)."""
 
 import gymnasium as gym
 

@@ -134,9 +134,9 @@ class KrabyWorld:
         pb.setJointMotorControlArray(self.robot, self.jidx, pb.VELOCITY_CONTROL,
                                      forces=[0.0] * J.NUM_JOINTS, physicsClientId=c)
         pb.changeDynamics(self.plane, -1, lateralFriction=1.0, physicsClientId=c)
+        n_links = pb.getNumJoints(self.robot, physicsClientId=c)
         self.nominal_masses = {i: pb.getDynamicsInfo(self.robot, i, physicsClientId=c)[0]
-                               for i in [-1] + list(range(pb.getNumJoints(self.robot,
-                                                                         physicsClientId=c)))}
+                               for i in range(-1, n_links)}
         self.set_friction(friction)
         self.servo = ServoBank(J.NUM_JOINTS, servo)
         self._queue: deque = deque()
@@ -239,7 +239,8 @@ class KrabyWorld:
         return RobotState(
             t=self.t, base_pos=np.array(pos), base_quat=np.array(quat), rot=R,
             lin_vel_body=R.T @ np.array(lin), ang_vel_body=R.T @ np.array(ang),
-            gravity_body=-R[2, :].copy(), q=q, w=w, tau=tau, w_tau=self._w_tau.copy(), foot_contact=contact,
+            gravity_body=-R[2, :].copy(), q=q, w=w, tau=tau, w_tau=self._w_tau.copy(),
+            foot_contact=contact,
             foot_slip=slip, foot_pos=foot_pos, body_contact=body_contact)
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:

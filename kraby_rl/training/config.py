@@ -1,4 +1,4 @@
-"""Training configuration: one dataclass, read from YAML, validated with errors that name the key."""
+"""Training configuration: one dataclass, read from YAML, validated with errors naming the key."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ACTIVATIONS = ("tanh", "relu", "elu")
 
 
 class ConfigError(ValueError):
-    """A training configuration problem; the message names the key, the value and what is allowed."""
+    """A training config problem; the message names the key, the value and what is allowed."""
 
 
 @dataclass

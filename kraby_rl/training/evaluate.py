@@ -147,10 +147,11 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
                                                     for r in results)},
                "episodes_detail": results}
     m = summary["mean"]
+    peak = summary["worst"]["joint_speed_peak"]
     log(f"summary: mean return {m['return']:.2f}, falls {summary['falls']}/{episodes}, "
-        f"mean slip in stance {m['slip_mean']:.3f} m/s, step frequency {m['step_freq_hz']:.2f} Hz, "
-        f"duty factor {m['duty_factor']:.2f}, peak joint speed {summary['worst']['joint_speed_peak']:.2f} "
-        f"rad/s ({100 * summary['worst']['joint_speed_peak'] / J.SERVO_NO_LOAD_SPEED:.0f} % of "
+        f"mean slip in stance {m['slip_mean']:.3f} m/s, step frequency "
+        f"{m['step_freq_hz']:.2f} Hz, duty factor {m['duty_factor']:.2f}, peak joint speed "
+        f"{peak:.2f} rad/s ({100 * peak / J.SERVO_NO_LOAD_SPEED:.0f} % of "
         f"no-load), peak power {m['power_peak']:.2f} W, height {m['height_min']:.3f}-"
         f"{m['height_max']:.3f} m, tilt max {m['tilt_max_deg']:.1f} deg")
     if video:

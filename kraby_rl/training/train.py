@@ -49,8 +49,9 @@ def make_vec_env(cfg: TrainConfig, n_envs: int | None = None, seed_offset: int =
     n = n_envs or cfg.n_envs
     cls = SubprocVecEnv if (cfg.vec_env == "subproc" and n > 1) else DummyVecEnv
     kwargs = {"start_method": "forkserver"} if cls is SubprocVecEnv else None
-    return sb3_make(functools.partial(make_env, cfg.env_id), n_envs=n, seed=cfg.seed + seed_offset, env_kwargs=cfg.env,
-                    vec_env_cls=cls, vec_env_kwargs=kwargs)
+    return sb3_make(functools.partial(make_env, cfg.env_id), n_envs=n,
+                    seed=cfg.seed + seed_offset, env_kwargs=cfg.env, vec_env_cls=cls,
+                    vec_env_kwargs=kwargs)
 
 
 def _activation(name: str):
@@ -214,7 +215,7 @@ def load_run_config(run_dir: str) -> TrainConfig:
 
 
 def load_model(run_dir: str):
-    """(SB3 model, VecNormalize or None, config) of a run: the final model, else the newest checkpoint."""
+    """(SB3 model, VecNormalize or None, config) of a run: final model, else newest checkpoint."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
     from kraby_rl.training.config import _algo_class
     cfg = load_run_config(run_dir)
