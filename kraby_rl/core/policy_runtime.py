@@ -92,13 +92,13 @@ class ExportedPolicy:
             if key not in expected:
                 continue
             have, want = self.metadata.get(key), expected[key]
-            if isinstance(want, (list, tuple)) and have is not None and \
-                    all(isinstance(v, (int, float)) for v in want):
-                same = len(have) == len(want) and np.allclose(have, want, atol=1e-6)
-            elif isinstance(want, float) and isinstance(have, (int, float)):
-                same = abs(have - want) < 1e-9
+            if isinstance(want, (list, tuple, float)) and not isinstance(want, str) and \
+                    all(isinstance(v, (int, float)) for v in np.atleast_1d(want)):
+                same = (have is not None and np.shape(have) == np.shape(want)
+                        and np.allclose(have, want, atol=1e-6))
             else:
-                same = have == want if not isinstance(want, tuple) else list(want) == have
+                same = list(have or []) == list(want) if isinstance(want, (list, tuple)) \
+                    else have == want
             if not same:
                 problems.append(f"{key}: policy has {have!r}, robot expects {want!r}")
         if problems:
