@@ -33,6 +33,11 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict:
     goals = _goals(500, env.dt)
     actions = np.array([S.targets_to_action(q) for q in goals]).astype(np.float32)
     env_rates, bare_rates = [], []
+    # warm-up (caches, contact pairs, allocator), not counted
+    for k in range(200):
+        env.step(actions[k % len(actions)])
+        world.servo.set_goal(goals[k % len(goals)], world.t)
+        world.step()
     for r in range(rounds):
         # environment
         n, t0 = 0, time.perf_counter()
