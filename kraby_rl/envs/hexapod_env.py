@@ -12,6 +12,7 @@ from kraby_rl.core import joints as J
 from kraby_rl.core import rewards as R
 from kraby_rl.core import spec as S
 from kraby_rl.core.servo_model import ServoParams
+from kraby_rl.envs.base import KrabyWorldEnv
 from kraby_rl.sim.world import KrabyWorld
 
 DEFAULT_COMMAND_RANGES = {"vx": (-0.15, 0.15), "vy": (-0.10, 0.10), "yaw_rate": (-0.5, 0.5)}
@@ -37,7 +38,7 @@ def servo_params(overrides: dict | None) -> ServoParams:
     return ServoParams(**overrides)
 
 
-class HexapodEnv(gym.Env):
+class HexapodEnv(KrabyWorldEnv):
     """Kraby on flat ground, following a (vx, vy, yaw rate) command sampled per episode.
 
     **Observation** (65,) float32: the shared spec of ``kraby_rl.core.spec`` (gyro,
@@ -77,8 +78,6 @@ class HexapodEnv(gym.Env):
     ==========================  ===============================  =====================
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
-
     def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
                  episode_s: float = 20.0, command=None, command_ranges: dict | None = None,
                  zero_command_prob: float = 0.1, reward_weights: dict | None = None,
@@ -88,8 +87,7 @@ class HexapodEnv(gym.Env):
                  render_mode: str | None = None, gui: bool = False):
         super().__init__()
         substeps = physics_substeps(control_period_s, physics_dt_s)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', found {render_mode!r}")
+        self.check_render_mode(render_mode)
         if not episode_s > 0:
             raise ValueError(f"episode_s must be > 0, found {episode_s!r}")
         self.render_mode = render_mode
@@ -190,11 +188,3 @@ class HexapodEnv(gym.Env):
     def robot_state(self):
         """Ground-truth ``RobotState`` after the last step (for evaluation, not the policy)."""
         return self._state
-
-    def render(self):
-        if self.render_mode == "rgb_array":
-            return self.world.render()
-        return None
-
-    def close(self):
-        self.world.close()

@@ -9,10 +9,11 @@ from kraby_rl.core import joints as J
 from kraby_rl.core import kinematics as K
 from kraby_rl.core import spec as S
 from kraby_rl.envs.hexapod_env import physics_substeps, servo_params
+from kraby_rl.envs.base import KrabyWorldEnv
 from kraby_rl.sim.world import KrabyWorld
 
 
-class OneLegEnv(gym.Env):
+class OneLegEnv(KrabyWorldEnv):
     """One leg reaching a target, as the original gym_kraby offered.
 
     The body is fixed 0.3 m above the ground; legs other than ``lf`` hold the default pose.
@@ -42,7 +43,6 @@ class OneLegEnv(gym.Env):
     ====================  ========  ==============================
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
     LEG = 0
 
     def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
@@ -51,8 +51,7 @@ class OneLegEnv(gym.Env):
                  render_mode: str | None = None, gui: bool = False):
         super().__init__()
         substeps = physics_substeps(control_period_s, physics_dt_s)
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', found {render_mode!r}")
+        self.check_render_mode(render_mode)
         self.render_mode = render_mode
         self.dt = float(control_period_s)
         self.max_steps = int(round(episode_s / self.dt))
@@ -106,11 +105,3 @@ class OneLegEnv(gym.Env):
         self._last_action = a
         truncated = self._steps >= self.max_steps
         return self._observe(), reward, False, truncated, {"distance": dist}
-
-    def render(self):
-        if self.render_mode == "rgb_array":
-            return self.world.render()
-        return None
-
-    def close(self):
-        self.world.close()
