@@ -110,6 +110,9 @@ class Joint:
             calibrated-count clamps around 512, herkulex-drs0101.md section 9).
         default: default standing angle [rad].
         direction: +1 if a positive servo count change is a positive joint angle.
+        zero_counts: calibrated servo position [counts] at joint angle 0.
+        calibration: the servo's calibration difference (RAM 47) [counts] that makes
+            ``zero_counts`` the joint zero on the real robot (herkulex-drs0101.md section 9).
         max_velocity: servo no-load speed [rad/s].
         max_effort: servo stall torque [N*m].
     """
@@ -124,6 +127,8 @@ class Joint:
     soft_upper: float
     default: float
     direction: int = 1
+    zero_counts: int = 512
+    calibration: int = 0
     max_velocity: float = SERVO_NO_LOAD_SPEED
     max_effort: float = SERVO_STALL_TORQUE
 
@@ -135,6 +140,9 @@ _COUNT_RAD = math.radians(0.325)
 _SOFT_COUNTS = {"coxa": (-77, 78), "femur": (-97, 97), "tibia": (-93, 93)}
 # Default standing pose: femur 0.29 rad down and tibia vertical puts the body at 0.14 m.
 _DEFAULT_FEMUR = -math.asin((STANDING_HEIGHT - TIBIA_LENGTH - FOOT_RADIUS) / FEMUR_LENGTH)
+# The real robot's calibration differences (Kraby reset(), section 9 of the protocol doc).
+_COXA_CALIBRATION = (38, 36, 29, 34, 43, 30)
+_CALIBRATION = {"femur": -46, "tibia": 46}
 _DEFAULT = {"coxa": 0.0, "femur": round(_DEFAULT_FEMUR, 4), "tibia": round(-_DEFAULT_FEMUR, 4)}
 
 
@@ -147,7 +155,8 @@ def _build_table() -> tuple[Joint, ...]:
                 name=f"{prefix}_{kind}", leg=leg, kind=kind, servo_id=3 * leg + k,
                 lower=-_HARD_LIMIT[kind], upper=_HARD_LIMIT[kind],
                 soft_lower=round(lo_c * _COUNT_RAD, 4), soft_upper=round(hi_c * _COUNT_RAD, 4),
-                default=_DEFAULT[kind]))
+                default=_DEFAULT[kind],
+                calibration=_COXA_CALIBRATION[leg] if kind == "coxa" else _CALIBRATION[kind]))
     return tuple(rows)
 
 
@@ -168,6 +177,12 @@ SOFT_UPPER = np.array([j.soft_upper for j in JOINTS])
 """(18,) real robot software clamps, upper [rad]."""
 DEFAULT_POSE = np.array([j.default for j in JOINTS])
 """(18,) default standing pose [rad], order ``JOINT_NAMES``."""
+DIRECTION = np.array([j.direction for j in JOINTS], dtype=np.int64)
+"""(18,) +1/-1: sign of joint angle per servo count."""
+ZERO_COUNTS = np.array([j.zero_counts for j in JOINTS], dtype=np.int64)
+"""(18,) calibrated servo counts at joint angle 0."""
+CALIBRATION = np.array([j.calibration for j in JOINTS], dtype=np.int64)
+"""(18,) the real robot's servo calibration differences (RAM 47) [counts]."""
 MAX_VELOCITY = np.array([j.max_velocity for j in JOINTS])
 MAX_EFFORT = np.array([j.max_effort for j in JOINTS])
 

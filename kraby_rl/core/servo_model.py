@@ -109,6 +109,11 @@ class ServoBank:
         self._goal = np.zeros(n)
         self._t0 = 0.0
         self._vmax = np.zeros(n)
+        self._external = None
+        self.enabled = np.ones(n, dtype=bool)
+        """Per-servo torque enable; a disabled servo gives no torque (torque free)."""
+        self.last_duty = np.zeros(n)
+        """Duty (-1..1) of the last ``motor`` call."""
         self._set_timing()
 
     def _set_timing(self):
@@ -122,6 +127,7 @@ class ServoBank:
         self._goal = self._p0.copy()
         self._vmax = np.zeros(self.n)
         self._t0 = t
+        self._external = None
 
     def set_goal(self, goal: np.ndarray, t: float) -> None:
         """Start a move from the current setpoint to ``goal`` [rad] at time ``t`` [s]."""
@@ -130,9 +136,18 @@ class ServoBank:
         self._goal = np.array(goal, dtype=float)
         self._t0 = t
         self._vmax = (self._goal - p) / (self._T - self._ta)
+        self._external = None
+
+    def track(self, p: np.ndarray, v: np.ndarray) -> None:
+        """Use an outside trajectory: setpoint (position [rad], velocity [rad/s]) until the
+        next ``set_goal`` or ``reset`` (the virtual Herkulex bus runs each servo's own
+        trajectory generator)."""
+        self._external = (np.array(p, dtype=float), np.array(v, dtype=float))
 
     def setpoint(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Trajectory setpoint at time ``t``: (position [rad], velocity [rad/s])."""
+        if self._external is not None:
+            return self._external[0].copy(), self._external[1].copy()
         tau = t - self._t0
         T, ta = self._T, self._ta
         v = self._vmax
@@ -164,8 +179,11 @@ class ServoBank:
         if prm.kd:
             u += prm.kd * (sv - w)
         np.clip(u, -1.0, 1.0, out=u)
+        self.last_duty = u
         wnl = prm.no_load_speed * self.speed
         force = np.abs(u - w / wnl)
         np.minimum(force, 1.0, out=force)
         force *= prm.stall_torque * self.strength
+        if not self.enabled.all():
+            force[~self.enabled] = 0.0
         return u * wnl, force

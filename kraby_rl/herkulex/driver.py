@@ -1,0 +1,487 @@
+"""Herkulex bus driver on pyserial: the only module of the package that imports pyserial.
+
+Opens any pyserial URL (``/dev/ttyS4``, ``socket://HOST:2000`` for a ser2net or socat
+relay, ``loop://``), talks the DRS-0101 protocol (``protocol``) and converts to SI with
+``units``. Every transaction has a timeout and a bounded number of retries; every failure
+is counted per servo; a port that disappears is reopened with exponential backoff, and
+meanwhile reads report "no data" instead of raising, so a control loop keeps running.
+
+Typical use::
+
+    with HerkulexBus("/dev/ttyS4") as bus:
+        bus.write_calibration()
+        bus.set_torque("on")
+        bus.jog(q_rad)                 # one S_JOG for all 18 servos
+        state = bus.read_state()       # positions [rad], velocities [rad/s], valid mask
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from kraby_rl.core import joints as J
+from kraby_rl.core.servo_model import ServoParams
+from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex import units as U
+
+TORQUE_MODES = {"on": P.Torque.ON, "brake": P.Torque.BRAKE, "free": P.Torque.FREE,
+                "off": P.Torque.FREE}
+COUNTERS = ("ok", "timeouts", "checksum_errors", "bad_replies", "retries", "status_errors",
+            "calibration_lost")
+
+
+class BusError(RuntimeError):
+    """A bus operation failed after its retries (port missing, servo silent, ...)."""
+
+
+class PortUnavailable(BusError):
+    """The serial port cannot be opened or was lost."""
+
+
+@dataclass
+class ServoHealth:
+    """Per-servo counters and the last status seen.
+
+    Attributes:
+        ok: transactions answered correctly.
+        timeouts: no (complete) answer within the timeout.
+        checksum_errors: answers with bad checksums or cut frames.
+        bad_replies: well-formed answers with the wrong ID, command or layout.
+        retries: repeated requests.
+        status_errors: times a new status error bit appeared.
+        calibration_lost: reads whose absolute - calibrated differed from the calibration
+            written (the servo rebooted); the driver rewrites it.
+        status_error, status_detail: the last status bytes received.
+        online: answered the last poll.
+    """
+
+    ok: int = 0
+    timeouts: int = 0
+    checksum_errors: int = 0
+    bad_replies: int = 0
+    retries: int = 0
+    status_errors: int = 0
+    calibration_lost: int = 0
+    status_error: int = 0
+    status_detail: int = 0
+    online: bool = True
+    _fails: int = field(default=0, repr=False)
+    _next_poll: float = field(default=0.0, repr=False)
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in COUNTERS}
+        d.update(status_error=self.status_error, status_detail=self.status_detail,
+                 online=self.online, errors=P._flag_names(self.status_error,
+                                                          P.STATUS_ERROR_BITS))
+        return d
+
+
+@dataclass
+class BusState:
+    """One read of all servos, canonical joint order.
+
+    Attributes:
+        stamp: monotonic time of the read [s].
+        position: (18,) joint angles [rad] (NaN where ``valid`` is False).
+        velocity: (18,) joint speeds [rad/s].
+        effort: (18,) estimated torque [N*m] from PWM (NaN unless PWM was read).
+        pwm: (18,) raw PWM (-1023..1023) or zeros.
+        valid: (18,) bool, the servo answered this cycle.
+        status_error: (18,) last status error byte per servo.
+        connected: the port is open.
+    """
+
+    stamp: float
+    position: np.ndarray
+    velocity: np.ndarray
+    effort: np.ndarray
+    pwm: np.ndarray
+    valid: np.ndarray
+    status_error: np.ndarray
+    connected: bool = True
+
+
+class HerkulexBus:
+    """The servos of one Kraby on one serial bus.
+
+    Args:
+        url: pyserial port or URL.
+        baudrate: bus speed [bit/s] (Kraby: 500000).
+        ids: servo IDs in canonical joint order (default 0..17).
+        calibration: (18,) calibration differences [counts] written to RAM 47 by
+            ``write_calibration`` (default: the joint table's, the real robot's).
+        timeout_s: margin on top of the wire time of each transaction [s].
+        retries: extra attempts after a failed transaction.
+        offline_after: consecutive failures after which a servo is polled only every
+            ``offline_poll_s`` (so one dead servo does not stall the control loop).
+        backoff_s: (first, largest) delay between attempts to reopen a lost port [s].
+        open_now: open the port in the constructor (raises ``PortUnavailable``).
+    """
+
+    def __init__(self, url: str, baudrate: int = 500_000, ids=None, calibration=None,
+                 timeout_s: float = 0.004, retries: int = 2, offline_after: int = 3,
+                 offline_poll_s: float = 0.5, backoff_s=(0.05, 2.0), open_now: bool = True):
+        self.url = url
+        self.baudrate = int(baudrate)
+        self.ids = list(range(J.NUM_JOINTS)) if ids is None else [int(i) for i in ids]
+        if len(self.ids) != J.NUM_JOINTS or len(set(self.ids)) != J.NUM_JOINTS:
+            raise ValueError(f"ids must be 18 distinct servo IDs in joint order, found "
+                             f"{self.ids}")
+        cal = J.CALIBRATION if calibration is None else np.asarray(calibration)
+        if cal.shape != (J.NUM_JOINTS,) or np.any(np.abs(cal) > 127):
+            raise ValueError(f"calibration must be 18 integers in -128..127 [counts], found "
+                             f"{list(cal)}")
+        self.calibration = np.asarray(cal, dtype=np.int64)
+        self.timeout_s = float(timeout_s)
+        self.retries = int(retries)
+        self.offline_after = int(offline_after)
+        self.offline_poll_s = float(offline_poll_s)
+        self.backoff = tuple(float(b) for b in backoff_s)
+        self.byte_s = 10.0 / self.baudrate
+        self.health = {i: ServoHealth() for i in self.ids}
+        self.stats = {"bytes_out": 0, "bytes_in": 0, "reconnects": 0, "port_errors": 0}
+        self.playtime_ticks = max(1, U.playtime_ticks(ServoParams().playtime_s))
+        self.led = 0b010          # blue, like Kraby
+        self._ser = None
+        self._read_requests = {}
+        self._dirty = False
+        self._next_open = 0.0
+        self._delay = self.backoff[0]
+        self.last_error = ""
+        self._lo = U.rad_to_counts(J.LOWER)
+        self._hi = U.rad_to_counts(J.UPPER)
+        if open_now:
+            self.open()
+
+    # --- port ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the port now.
+
+        Raises:
+            PortUnavailable: the device or relay is not there.
+        """
+        try:
+            ser = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0,
+                                        write_timeout=0.5)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self.last_error = f"cannot open port {self.url!r}: {exc}"
+            raise PortUnavailable(self.last_error) from None
+        sock = getattr(ser, "_socket", None)
+        if sock is not None:      # socket:// relay: no Nagle delay on 9-byte requests
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._ser = ser
+        self._dirty = True
+        self._delay = self.backoff[0]
+
+    def close(self) -> None:
+        if self._ser is not None:
+            try:
+                self._ser.close()
+            except (serial.SerialException, OSError):
+                pass
+        self._ser = None
+
+    @property
+    def connected(self) -> bool:
+        return self._ser is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _lost(self, exc: Exception) -> None:
+        self.stats["port_errors"] += 1
+        self.last_error = f"port {self.url!r} lost: {exc}"
+        self.close()
+        self._next_open = time.monotonic() + self._delay
+
+    def ensure_open(self) -> bool:
+        """Reopen a lost port when its backoff delay has passed; True if open."""
+        if self._ser is not None:
+            return True
+        now = time.monotonic()
+        if now < self._next_open:
+            return False
+        try:
+            self.open()
+        except PortUnavailable:
+            self._delay = min(self._delay * 2, self.backoff[1])
+            self._next_open = now + self._delay
+            return False
+        self.stats["reconnects"] += 1
+        return True
+
+    # --- transactions -------------------------------------------------------------------
+    def send(self, packet: bytes) -> None:
+        """Write a request that expects no answer.
+
+        Raises:
+            PortUnavailable: the port is closed or failed.
+        """
+        if not self.ensure_open():
+            raise PortUnavailable(self.last_error or f"port {self.url!r} is not open")
+        try:
+            self._ser.write(packet)
+        except (serial.SerialException, OSError) as exc:
+            self._lost(exc)
+            raise PortUnavailable(self.last_error) from None
+        self.stats["bytes_out"] += len(packet)
+
+    def _receive(self, n: int, timeout: float) -> bytes:
+        ser = self._ser
+        if ser.timeout != timeout:      # pyserial reconfigures the port on every change
+            ser.timeout = timeout
+        return ser.read(n)
+
+    def transact(self, packet: bytes, servo_id: int, read_length: int = 0,
+                 retries: int | None = None) -> P.Ack:
+        """Send a request and return the servo's ACK, retrying on failure.
+
+        Args:
+            packet: the encoded request.
+            servo_id: who must answer.
+            read_length: register bytes expected (reads), 0 otherwise.
+            retries: override the bus's retry count.
+
+        Raises:
+            PortUnavailable: the port is missing.
+            BusError: no valid answer after the retries (the reason is in the message).
+        """
+        cmd = packet[4]
+        size = P.ack_size(cmd, read_length)
+        h = self.health.setdefault(servo_id, ServoHealth())
+        tries = 1 + (self.retries if retries is None else retries)
+        reason = ""
+        for attempt in range(tries):
+            if attempt:
+                h.retries += 1
+            if self._dirty and self._ser is not None:
+                try:
+                    self._ser.reset_input_buffer()
+                except (serial.SerialException, OSError) as exc:
+                    self._lost(exc)
+                self._dirty = False
+            self.send(packet)
+            wire = (len(packet) + size) * self.byte_s
+            try:
+                raw = self._receive(size, round(wire + self.timeout_s, 4))
+            except (serial.SerialException, OSError) as exc:
+                self._lost(exc)
+                raise PortUnavailable(self.last_error) from None
+            self.stats["bytes_in"] += len(raw)
+            try:
+                ack = self._check(raw, size, servo_id, cmd, packet)
+            except _Timeout as exc:
+                h.timeouts += 1
+                reason = str(exc)
+                self._dirty = bool(raw)
+                continue
+            except _Corrupt as exc:
+                h.checksum_errors += 1
+                reason = str(exc)
+                self._dirty = True
+                continue
+            except P.ProtocolError as exc:
+                h.bad_replies += 1
+                reason = str(exc)
+                self._dirty = True
+                continue
+            h.ok += 1
+            if ack.status_error & ~h.status_error:
+                h.status_errors += 1
+            h.status_error, h.status_detail = ack.status_error, ack.status_detail
+            return ack
+        raise BusError(f"servo ID {servo_id}: {reason} (after {tries} attempts)")
+
+    def _check(self, raw: bytes, size: int, servo_id: int, cmd: int, packet: bytes) -> P.Ack:
+        if len(raw) == size:
+            try:
+                pkt = P.decode(raw)
+            except P.ProtocolError:
+                pkt = None
+            if pkt is not None and pkt.pid == servo_id and pkt.cmd == cmd | P.ACK_FLAG:
+                ack = P.decode_ack(pkt)
+                if ack.addr is None or ack.addr == packet[7]:
+                    return ack
+        if not raw:
+            raise _Timeout(f"no answer within {self.timeout_s * 1e3:.1f} ms + wire time")
+        items = P.StreamParser().feed(raw)
+        pkts = [i for i in items if isinstance(i, P.Packet)]
+        if len(raw) < size and not pkts:
+            raise _Timeout(f"answer cut short: {len(raw)} of {size} bytes")
+        if not pkts:
+            raise _Corrupt(f"corrupt answer ({len(raw)} bytes, bad checksum or framing): "
+                           f"{raw.hex(' ').upper()}")
+        ack = P.decode_ack(pkts[0])
+        if ack.pid != servo_id or ack.cmd != cmd:
+            raise P.ProtocolError(f"expected an ACK to command 0x{cmd:02X} from ID "
+                                  f"{servo_id}, found 0x{pkts[0].cmd:02X} from ID {ack.pid}")
+        if ack.addr is not None and ack.addr != packet[7]:
+            raise P.ProtocolError(f"ACK from ID {servo_id} echoes register {ack.addr}, "
+                                  f"expected {packet[7]}")
+        return ack
+
+    # --- whole-bus operations -----------------------------------------------------------
+    def stat(self, servo_id: int, retries: int | None = None) -> P.Ack:
+        """STAT one servo (answered whatever its ACK policy)."""
+        return self.transact(P.stat(servo_id), servo_id, retries=retries)
+
+    def scan(self, ids=range(0, P.MAX_ID + 1), timeout_s: float = 0.002) -> dict[int, P.Ack]:
+        """STAT every ID in ``ids`` once; returns {id: ACK} of those that answered."""
+        found = {}
+        saved, self.timeout_s = self.timeout_s, timeout_s
+        try:
+            for i in ids:
+                try:
+                    found[i] = self.stat(i, retries=0)
+                except BusError:
+                    if i not in self.ids:      # keep counters only for our servos
+                        self.health.pop(i, None)
+        finally:
+            self.timeout_s = saved
+        return found
+
+    def read_ram(self, servo_id: int, addr: int, length: int) -> P.Ack:
+        """RAM_READ ``length`` bytes at ``addr`` of one servo."""
+        return self.transact(P.ram_read(servo_id, addr, length), servo_id, length)
+
+    def read_eep(self, servo_id: int, addr: int, length: int) -> P.Ack:
+        """EEP_READ ``length`` bytes at ``addr`` of one servo."""
+        return self.transact(P.eep_read(servo_id, addr, length), servo_id, length)
+
+    def write_ram(self, servo_id: int, addr: int, values) -> None:
+        """RAM_WRITE (no answer expected: ACK policy 1)."""
+        self.send(P.ram_write(servo_id, addr, values))
+
+    def write_eep(self, servo_id: int, addr: int, values) -> None:
+        """EEP_WRITE (acts after a reboot)."""
+        self.send(P.eep_write(servo_id, addr, values))
+
+    def write_calibration(self) -> None:
+        """Write each servo's calibration difference to RAM 47 (lost at every reboot)."""
+        for sid, c in zip(self.ids, self.calibration):
+            self.write_ram(sid, P.Ram.CALIBRATION_DIFFERENCE, [int(c) & 0xFF])
+
+    def set_torque(self, mode: str, ids=None) -> None:
+        """Torque ``on``, ``brake`` or ``free``/``off`` for ``ids`` (default: broadcast)."""
+        try:
+            value = TORQUE_MODES[mode]
+        except KeyError:
+            raise ValueError(f"torque mode must be one of on, brake, free, off; found "
+                             f"{mode!r}") from None
+        if ids is None:
+            self.send(P.ram_write(P.BROADCAST_ID, P.Ram.TORQUE_CONTROL, [value]))
+        else:
+            for sid in ids:
+                self.send(P.ram_write(sid, P.Ram.TORQUE_CONTROL, [value]))
+
+    def clear_errors(self, ids=None) -> None:
+        """Clear status error and detail (RAM 48-49); torque stays as it is."""
+        for sid in (self.ids if ids is None else ids):
+            self.send(P.ram_write(sid, P.Ram.STATUS_ERROR, [0, 0]))
+
+    def reboot(self, servo_id: int = P.BROADCAST_ID) -> None:
+        self.send(P.reboot(servo_id))
+
+    def jog(self, q, playtime_s: float | None = None) -> np.ndarray:
+        """Send all 18 goals in one S_JOG.
+
+        Args:
+            q: (18,) goal joint angles [rad], canonical order; clipped to the joint table's
+                hard limits.
+            playtime_s: move duration [s] (default: the servo model's playtime).
+
+        Returns:
+            (18,) the calibrated goal counts sent (for logs and tests).
+
+        Raises:
+            ValueError: wrong shape or non-finite angle (nothing is sent).
+            PortUnavailable: the port is missing.
+        """
+        counts = np.clip(U.rad_to_counts(q), self._lo, self._hi)
+        ticks = self.playtime_ticks if playtime_s is None else max(1, U.playtime_ticks(
+            playtime_s))
+        entries = [P.Jog(sid, int(c), led=self.led) for sid, c in zip(self.ids, counts)]
+        self.send(P.s_jog(ticks, entries))
+        return counts
+
+    def read_state(self, pwm: bool = False) -> BusState:
+        """Read position and velocity (and PWM) of every servo, one transaction each.
+
+        Never raises for bus trouble: a servo that does not answer after the retries is
+        marked invalid (NaN) and counted; after ``offline_after`` consecutive failures it is
+        polled only every ``offline_poll_s``. A lost port makes every entry invalid and is
+        reopened with backoff on later calls.
+        """
+        n = J.NUM_JOINTS
+        cal = np.full(n, np.nan)
+        diff = np.zeros(n)
+        pw = np.zeros(n)
+        valid = np.zeros(n, dtype=bool)
+        length = 8 if pwm else 6
+        now = time.monotonic()
+        for k, sid in enumerate(self.ids):
+            if not self.ensure_open():
+                break
+            h = self.health[sid]
+            if not h.online and now < h._next_poll:
+                continue
+            req = self._read_requests.get((sid, length))
+            if req is None:
+                req = self._read_requests[(sid, length)] = P.ram_read(
+                    sid, P.Ram.CALIBRATED_POSITION, length)
+            try:
+                ack = self.transact(req, sid, length, retries=self.retries if h.online else 0)
+            except PortUnavailable:
+                break
+            except BusError:
+                h._fails += 1
+                if h._fails >= self.offline_after:
+                    h.online = False
+                    h._next_poll = now + self.offline_poll_s
+                continue
+            h._fails = 0
+            h.online = True
+            c = ack.position(P.Ram.CALIBRATED_POSITION)
+            a = ack.position(P.Ram.ABSOLUTE_POSITION)
+            if 0 < c < 1023 and a - c != self.calibration[k]:
+                h.calibration_lost += 1
+                c = a - int(self.calibration[k])
+                try:
+                    self.write_ram(sid, P.Ram.CALIBRATION_DIFFERENCE,
+                                   [int(self.calibration[k]) & 0xFF])
+                except PortUnavailable:
+                    break
+            cal[k] = c
+            diff[k] = ack.s16(P.Ram.DIFFERENTIAL_POSITION)
+            if pwm:
+                pw[k] = ack.s16(P.Ram.PWM)
+            valid[k] = True
+        q = U.counts_to_rad(cal)
+        w = np.where(valid, U.diff_to_rad_s(diff), np.nan)
+        effort = np.where(valid, U.pwm_to_effort(pw, np.nan_to_num(w)), np.nan) if pwm \
+            else np.full(n, np.nan)
+        se = np.array([self.health[i].status_error for i in self.ids])
+        return BusState(stamp=now, position=q, velocity=w, effort=effort, pwm=pw,
+                        valid=valid, status_error=se, connected=self.connected)
+
+    def health_report(self) -> dict:
+        """{servo id: counters and last status} plus bus-wide figures."""
+        return {"servos": {i: h.as_dict() for i, h in self.health.items()},
+                "bus": dict(self.stats), "last_error": self.last_error,
+                "connected": self.connected}
+
+
+class _Timeout(P.ProtocolError):
+    pass
+
+
+class _Corrupt(P.ProtocolError):
+    pass

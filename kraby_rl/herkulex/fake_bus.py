@@ -1,0 +1,193 @@
+"""The virtual bus as a process: ``kraby fake-bus`` (or ``python -m kraby_rl.herkulex.fake_bus``).
+
+It prints one JSON line on stdout with the port to open (``url``), then serves until
+SIGINT/SIGTERM (or a ``quit`` command). Stdin takes one JSON command per line, each answered by
+one JSON line on stdout, so tests and tools can inject faults into a running bus::
+
+    {"cmd": "fault", "fault": "drop", "id": 3, "count": 5}
+    {"cmd": "fault", "fault": "mute", "id": 7, "on": true}
+    {"cmd": "fault", "fault": "overload", "id": 4, "on": true}
+    {"cmd": "fault", "fault": "corrupt", "count": 10}
+    {"cmd": "reopen", "down_s": 1.0}      # the port disappears, then comes back
+    {"cmd": "state"}                      # ground truth: joint angles, torque, errors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+from kraby_rl.herkulex.transports import PtyTransport, TcpTransport
+from kraby_rl.herkulex.virtual_bus import VirtualBus
+
+
+def _wait_until(clock, t: float) -> None:
+    """Sleep, then spin the last 0.3 ms, until ``clock() >= t``."""
+    left = t - clock()
+    if left > 0.0004:
+        time.sleep(left - 0.0003)
+    while clock() < t:
+        pass
+
+
+class FakeBusServer:
+    """Runs a ``VirtualBus`` on a transport in real time, with a JSON control channel."""
+
+    def __init__(self, bus: VirtualBus, transport, control_fd: int | None = None,
+                 out=None):
+        self.bus = bus
+        self.transport = transport
+        self.control_fd = control_fd
+        self.out = out or sys.stdout
+        self._t0 = time.perf_counter()
+        self._reopen_at = None
+        self._ctrl_buf = b""
+        self.running = True
+        self.hot_poll_s = 0.02
+        """Keep polling this long after the last request [s] (0 = always block in select)."""
+
+    def clock(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def _send(self, replies) -> None:
+        for due, data in replies:
+            _wait_until(self.clock, due)
+            self.transport.write(data)
+
+    def _reply(self, obj) -> None:
+        self.out.write(json.dumps(obj) + "\n")
+        self.out.flush()
+
+    def control(self, msg: dict) -> dict:
+        """Execute one control command; returns the answer."""
+        cmd = msg.get("cmd")
+        if cmd == "fault":
+            self.bus.inject(msg.get("fault"), msg.get("id"), int(msg.get("count", 1)),
+                            bool(msg.get("on", True)))
+            return {"ok": True}
+        if cmd == "reopen":
+            self.transport.close()
+            self._reopen_at = self.clock() + float(msg.get("down_s", 1.0))
+            return {"ok": True}
+        if cmd == "state":
+            return {"ok": True, **self.bus.snapshot()}
+        if cmd == "quit":
+            self.running = False
+            return {"ok": True}
+        raise ValueError(f"unknown control command {cmd!r}: expected fault, reopen, state "
+                         f"or quit")
+
+    def _on_control(self) -> None:
+        chunk = os.read(self.control_fd, 4096)
+        if not chunk:          # stdin closed (e.g. /dev/null): keep serving, no control
+            self.control_fd = None
+            return
+        self._ctrl_buf += chunk
+        while b"\n" in self._ctrl_buf:
+            line, self._ctrl_buf = self._ctrl_buf.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                answer = self.control(json.loads(line))
+            except (ValueError, TypeError) as exc:
+                answer = {"ok": False, "error": str(exc)}
+            self._reply(answer)
+
+    def serve(self) -> None:
+        bus, tr = self.bus, self.transport
+        hot_until = 0.0
+        while self.running:
+            now = self.clock()
+            hot = now < hot_until
+            if not hot:     # while the host is talking, physics runs inside receive()
+                bus.advance(now)
+            self._send(bus.check_garbage(now))
+            if self._reopen_at is not None and now >= self._reopen_at:
+                tr.open()
+                self._reopen_at = None
+            fds = tr.fds() + ([self.control_fd] if self.control_fd is not None else [])
+            # Right after traffic, poll instead of sleeping in select: a servo's UART is
+            # hardware and sees a request at once; a process woken by the kernel would add
+            # tens of microseconds to every transaction.
+            try:
+                ready, _, _ = select.select(fds, [], [], 0.0 if hot else bus.joints.step_s)
+            except InterruptedError:
+                continue
+            for fd in ready:
+                if fd == self.control_fd:
+                    self._on_control()
+                    continue
+                data = tr.read(fd)
+                if data:
+                    self._send(bus.receive(data, self.clock()))
+                    hot_until = self.clock() + self.hot_poll_s
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kraby fake-bus",
+                                description="Virtual bus of 18 Herkulex DRS-0101 servos.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "
+                       "(default)")
+    where.add_argument("--tcp", action="store_true", help="serve on a TCP port (ser2net raw)")
+    p.add_argument("--link", help="pty: keep a symbolic link to the device at this path")
+    p.add_argument("--host", default="127.0.0.1", help="tcp: address to bind "
+                   "(default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=2000, help="tcp: port (default 2000, 0 = any)")
+    p.add_argument("--baud", type=int, default=500_000, help="wire timing [bit/s]")
+    p.add_argument("--latency-us", type=float, default=100.0, help="servo response latency "
+                   "[us]")
+    p.add_argument("--post-jog-us", type=float, default=0.0,
+                   help="time servos need after a JOG before answering [us]")
+    p.add_argument("--no-timing", action="store_true", help="answer at once (no wire time)")
+    p.add_argument("--physics", choices=["first-order", "pybullet"], default="first-order",
+                   help="joint physics: fast first-order model or the PyBullet robot")
+    p.add_argument("--gui", action="store_true", help="pybullet: open the GUI")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.physics == "pybullet":
+        from kraby_rl.herkulex.virtual_joints import PyBulletJoints
+        joints = PyBulletJoints(gui=args.gui)
+    else:
+        joints = None
+    bus = VirtualBus(joints, baudrate=args.baud, latency_s=args.latency_us * 1e-6,
+                     post_jog_s=args.post_jog_us * 1e-6, timing=not args.no_timing)
+    try:
+        transport = (TcpTransport(args.host, args.port) if args.tcp
+                     else PtyTransport(args.link))
+    except OSError as exc:
+        print(f"kraby fake-bus: cannot open the {'TCP port' if args.tcp else 'pty'}: {exc}",
+              file=sys.stderr)
+        return 2
+    server = FakeBusServer(bus, transport, control_fd=sys.stdin.fileno())
+
+    def _stop(signum, frame):
+        server.running = False
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    info = {"url": transport.url, "kind": transport.kind, "baudrate": args.baud,
+            "latency_us": args.latency_us, "physics": args.physics, "pid": os.getpid()}
+    if transport.kind == "pty":
+        info["device"] = transport.path
+    print(json.dumps(info), flush=True)
+    print(f"kraby fake-bus: 18 DRS-0101 servos (IDs 0..17) at {args.baud} baud on "
+          f"{transport.url}; open it with --port {transport.url}", file=sys.stderr, flush=True)
+    try:
+        server.serve()
+    finally:
+        transport.close()
+        if hasattr(joints, "close"):
+            joints.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Joint physics behind the virtual Herkulex bus: a fast first-order model or PyBullet.
+
+Both take, per step, each servo's torque mode and trajectory setpoint in joint space
+(canonical order, rad and rad/s) and return the measured angle [rad], speed [rad/s] and
+motor duty (-1..1) of the 18 joints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kraby_rl.core import joints as J
+from kraby_rl.core.servo_model import ServoParams
+from kraby_rl.herkulex.protocol import Torque
+
+
+class FirstOrderJoints:
+    """Each powered joint follows its setpoint with a first-order lag, speed-limited.
+
+    A free joint stays where it is (no gravity in this model), a braked one holds, and a
+    blocked joint (an injected overload) does not move while its duty saturates.
+
+    Args:
+        q0: (18,) initial joint angles [rad] (default: the standing pose).
+        tau_s: lag time constant [s].
+        params: servo model parameters (position-loop gains for the duty, no-load speed).
+    """
+
+    step_s = 0.002
+    """Longest integration step [s]; the bus splits longer intervals."""
+
+    def __init__(self, q0=None, tau_s: float = 0.015, params: ServoParams | None = None):
+        self.q = np.array(J.DEFAULT_POSE if q0 is None else q0, dtype=float)
+        self.w = np.zeros(J.NUM_JOINTS)
+        self.duty = np.zeros(J.NUM_JOINTS)
+        self.tau_s = tau_s
+        self.params = params or ServoParams()
+
+    def step(self, dt: float, mode, sp, sv, blocked):
+        """Advance ``dt`` seconds; returns (q, w, duty), each (18,)."""
+        prm = self.params
+        on = np.asarray(mode) == Torque.ON
+        dq = (sp - self.q) * (1.0 - np.exp(-dt / self.tau_s))
+        lim = prm.no_load_speed * dt
+        dq = np.clip(dq, -lim, lim)
+        dq[~on | blocked] = 0.0
+        q_new = self.q + dq
+        self.w = dq / dt if dt > 0 else np.zeros_like(dq)
+        self.q = q_new
+        duty = np.clip(prm.kp * (sp - self.q) + prm.kd * (sv - self.w), -1.0, 1.0)
+        duty[~on] = 0.0
+        self.duty = duty
+        return self.q.copy(), self.w.copy(), self.duty.copy()
+
+
+class PyBulletJoints:
+    """The PyBullet robot (``KrabyWorld``) driven by the virtual servos' setpoints.
+
+    The world's servo model applies the DC-motor envelope; a braked servo holds its
+    setpoint, a free one gives no torque, a blocked one keeps 3 % of its torque (an
+    external load it cannot lift).
+    """
+
+    whole_steps = True
+    """The bus advances this backend by whole physics steps only."""
+
+    def __init__(self, **world_kwargs):
+        from kraby_rl.sim.world import KrabyWorld
+        self.world = KrabyWorld(**world_kwargs)
+        self.world.reset()
+        self.step_s = self.world.physics_dt
+
+    def step(self, dt: float, mode, sp, sv, blocked):
+        w = self.world
+        mode = np.asarray(mode)
+        w.servo.track(sp, sv)
+        w.servo.enabled = mode != Torque.FREE
+        w.servo.strength = np.where(blocked, 0.03, 1.0)
+        w.substep()
+        q, qd, _ = w.joint_states()
+        duty = np.where(mode == Torque.ON, w.servo.last_duty, 0.0)
+        return q, qd, duty
+
+    def close(self) -> None:
+        self.world.close()
