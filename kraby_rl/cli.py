@@ -1,4 +1,4 @@
-"""The ``kraby`` command line: train, eval, export."""
+"""The ``kraby`` command line: train, eval, export, servo tools, fake-bus."""
 
 from __future__ import annotations
 
@@ -84,6 +84,11 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_fake_bus(args) -> int:
+    from kraby_rl.herkulex.fake_bus import main as fake_bus_main
+    return fake_bus_main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kraby", description="Kraby hexapod: train, evaluate, "
                                 "export walking policies.")
@@ -117,11 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run", help="training run directory")
     x.add_argument("--out", help="export directory (default RUN/export)")
     x.set_defaults(func=cmd_export)
+
+    from kraby_rl.herkulex import tools as servo_tools
+    servo_tools.add_parser(sub)
+    f = sub.add_parser("fake-bus", add_help=False,
+                       help="start the virtual Herkulex bus (pty or TCP); --help for options")
+    f.set_defaults(func=cmd_fake_bus)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if argv[:1] == ["fake-bus"]:        # its own parser owns the options
+        args = parser.parse_args(argv[:1])
+        args.rest = argv[1:]
+    else:
+        args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim}``."""
+"""``python -m kraby_rl.bench {sim,bus}``: prints figures, last line JSON."""
 
 import argparse
 import json
@@ -7,14 +7,27 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim"], help="benchmark to run")
+    p.add_argument("name", choices=["sim", "bus"], help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    p.add_argument("--cycles", type=int, default=500, help="bus: control cycles timed")
+    p.add_argument("--baud", type=int, default=500_000, help="bus: bit/s")
+    p.add_argument("--latency-us", type=float, default=100.0,
+                   help="bus: servo response latency [us]")
+    p.add_argument("--transport", choices=["pty", "tcp"], default="pty", help="bus: link")
     args = p.parse_args(argv)
     if args.name == "sim":
         from kraby_rl.bench.sim import run
         result = run(args.seconds, args.rounds)
+    elif args.name == "bus":
+        from kraby_rl.bench.bus import run
+        result = run(args.cycles, args.baud, args.latency_us, args.transport)
+        print(f"full cycle (S_JOG + position/velocity of 18 servos), {result['cycles']} "
+              f"cycles over a {args.transport} at {args.baud} baud, {args.latency_us:g} us "
+              f"latency: mean {result['mean_ms']} ms, p99 {result['p99_ms']} ms; wire floor "
+              f"{result['floor_ms']} ms ({result['bytes_per_cycle']:.0f} bytes), ratio "
+              f"{result['ratio']}")
     print(json.dumps(result))
     return 0
 

@@ -149,6 +149,7 @@ class HerkulexBus:
         self.led = 0b010          # blue, like Kraby
         self._ser = None
         self._read_requests = {}
+        self._tx_free = 0.0
         self._dirty = False
         self._next_open = 0.0
         self._delay = self.backoff[0]
@@ -233,6 +234,8 @@ class HerkulexBus:
             self._lost(exc)
             raise PortUnavailable(self.last_error) from None
         self.stats["bytes_out"] += len(packet)
+        # when the UART will have shifted out everything written so far
+        self._tx_free = max(time.monotonic(), self._tx_free) + len(packet) * self.byte_s
 
     def _receive(self, n: int, timeout: float) -> bytes:
         ser = self._ser
@@ -269,64 +272,79 @@ class HerkulexBus:
                     self._lost(exc)
                 self._dirty = False
             self.send(packet)
-            wire = (len(packet) + size) * self.byte_s
             try:
-                raw = self._receive(size, round(wire + self.timeout_s, 4))
+                ack, reason, kind = self._await(packet, size, servo_id, cmd)
             except (serial.SerialException, OSError) as exc:
                 self._lost(exc)
                 raise PortUnavailable(self.last_error) from None
-            self.stats["bytes_in"] += len(raw)
-            try:
-                ack = self._check(raw, size, servo_id, cmd, packet)
-            except _Timeout as exc:
-                h.timeouts += 1
-                reason = str(exc)
-                self._dirty = bool(raw)
-                continue
-            except _Corrupt as exc:
-                h.checksum_errors += 1
-                reason = str(exc)
-                self._dirty = True
-                continue
-            except P.ProtocolError as exc:
-                h.bad_replies += 1
-                reason = str(exc)
-                self._dirty = True
-                continue
-            h.ok += 1
-            if ack.status_error & ~h.status_error:
-                h.status_errors += 1
-            h.status_error, h.status_detail = ack.status_error, ack.status_detail
-            return ack
+            if ack is not None:
+                h.ok += 1
+                if ack.status_error & ~h.status_error:
+                    h.status_errors += 1
+                h.status_error, h.status_detail = ack.status_error, ack.status_detail
+                return ack
+            setattr(h, kind, getattr(h, kind) + 1)
+            self._dirty = True
         raise BusError(f"servo ID {servo_id}: {reason} (after {tries} attempts)")
 
-    def _check(self, raw: bytes, size: int, servo_id: int, cmd: int, packet: bytes) -> P.Ack:
-        if len(raw) == size:
-            try:
-                pkt = P.decode(raw)
-            except P.ProtocolError:
-                pkt = None
-            if pkt is not None and pkt.pid == servo_id and pkt.cmd == cmd | P.ACK_FLAG:
-                ack = P.decode_ack(pkt)
-                if ack.addr is None or ack.addr == packet[7]:
-                    return ack
-        if not raw:
-            raise _Timeout(f"no answer within {self.timeout_s * 1e3:.1f} ms + wire time")
-        items = P.StreamParser().feed(raw)
-        pkts = [i for i in items if isinstance(i, P.Packet)]
-        if len(raw) < size and not pkts:
-            raise _Timeout(f"answer cut short: {len(raw)} of {size} bytes")
-        if not pkts:
-            raise _Corrupt(f"corrupt answer ({len(raw)} bytes, bad checksum or framing): "
-                           f"{raw.hex(' ').upper()}")
-        ack = P.decode_ack(pkts[0])
-        if ack.pid != servo_id or ack.cmd != cmd:
-            raise P.ProtocolError(f"expected an ACK to command 0x{cmd:02X} from ID "
-                                  f"{servo_id}, found 0x{pkts[0].cmd:02X} from ID {ack.pid}")
-        if ack.addr is not None and ack.addr != packet[7]:
-            raise P.ProtocolError(f"ACK from ID {servo_id} echoes register {ack.addr}, "
-                                  f"expected {packet[7]}")
-        return ack
+    def _await(self, packet: bytes, size: int, servo_id: int, cmd: int):
+        """Read until the matching ACK, the deadline, or a port error.
+
+        The deadline counts the wire time of everything still queued on the host's line
+        (an S_JOG just before) plus the ACK's own, plus ``timeout_s``. Stale ACKs from other
+        servos (late answers to earlier requests) are skipped and counted.
+
+        Returns:
+            (ACK or None, failure reason, name of the counter to increment on failure).
+        """
+        now = time.monotonic()
+        deadline = max(now, self._tx_free) + size * self.byte_s + self.timeout_s
+        timeout = round(deadline - now, 4)
+        parser = None
+        stale = []
+        corrupt = 0
+        got = 0
+        while True:
+            raw = self._receive(size, timeout)
+            got += len(raw)
+            self.stats["bytes_in"] += len(raw)
+            if len(raw) == size and parser is None:      # the common case: one clean ACK
+                try:
+                    pkt = P.decode(raw)
+                except P.ProtocolError:
+                    pkt = None
+                if pkt is not None and pkt.pid == servo_id and pkt.cmd == cmd | P.ACK_FLAG:
+                    ack = P.decode_ack(pkt)
+                    if ack.addr is None or ack.addr == packet[7]:
+                        return ack, "", ""
+            if raw:
+                parser = parser or P.StreamParser()
+                for item in parser.feed(raw):
+                    if isinstance(item, P.BadFrame):
+                        corrupt += item.reason == "checksum"
+                        continue
+                    try:
+                        ack = P.decode_ack(item)
+                    except P.ProtocolError as exc:
+                        stale.append(str(exc))
+                        continue
+                    if ack.pid == servo_id and ack.cmd == cmd and (
+                            ack.addr is None or ack.addr == packet[7]):
+                        return ack, "", ""
+                    stale.append(f"0x{item.cmd:02X} from ID {ack.pid}")
+            left = deadline - time.monotonic()
+            if not raw or left <= 0:
+                break
+            timeout = round(left, 4)
+        if corrupt:
+            return None, f"corrupt answer (bad checksum) in {got} bytes", "checksum_errors"
+        if stale:
+            return None, (f"expected an ACK to command 0x{cmd:02X} from ID {servo_id}, found "
+                          f"{'; '.join(stale)}"), "bad_replies"
+        if got:
+            return None, f"answer cut short: {got} of {size} bytes", "timeouts"
+        return None, (f"no answer within {self.timeout_s * 1e3:.1f} ms + wire time"), \
+            "timeouts"
 
     # --- whole-bus operations -----------------------------------------------------------
     def stat(self, servo_id: int, retries: int | None = None) -> P.Ack:

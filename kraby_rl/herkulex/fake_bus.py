@@ -27,10 +27,11 @@ from kraby_rl.herkulex.virtual_bus import VirtualBus
 
 
 def _wait_until(clock, t: float) -> None:
-    """Sleep, then spin the last 0.3 ms, until ``clock() >= t``."""
+    """Sleep, then spin the last millisecond, until ``clock() >= t`` (a sleeping process
+    wakes up tens of microseconds late; a servo's UART does not)."""
     left = t - clock()
-    if left > 0.0004:
-        time.sleep(left - 0.0003)
+    if left > 0.0015:
+        time.sleep(left - 0.001)
     while clock() < t:
         pass
 
@@ -126,6 +127,59 @@ class FakeBusServer:
                 if data:
                     self._send(bus.receive(data, self.clock()))
                     hot_until = self.clock() + self.hot_poll_s
+
+
+class FakeBusProcess:
+    """``kraby fake-bus`` in a child process (for tests, benchmarks and launchers).
+
+    Args:
+        args: command-line options, e.g. ``["--tcp", "--port", "0"]``.
+        start_timeout_s: how long to wait for the port line [s].
+
+    Use as a context manager; ``close()`` stops exactly the process it started.
+    """
+
+    def __init__(self, args=(), start_timeout_s: float = 30.0):
+        import subprocess
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kraby_rl.herkulex.fake_bus", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready, _, _ = select.select([self.proc.stdout], [], [], start_timeout_s)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
+            self.close()
+            raise RuntimeError(f"kraby fake-bus {' '.join(args)} did not start within "
+                               f"{start_timeout_s} s")
+        self.info = json.loads(line)
+        self.url = self.info["url"]
+
+    def control(self, **msg) -> dict:
+        """Send one control command (see the module docstring) and return the answer."""
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline())
+        if not answer.get("ok"):
+            raise RuntimeError(f"fake-bus refused {msg}: {answer.get('error')}")
+        return answer
+
+    def close(self) -> None:
+        import subprocess
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f:
+                f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
