@@ -321,7 +321,7 @@ class HerkulexBus:
                 parser = parser or P.StreamParser()
                 for item in parser.feed(raw):
                     if isinstance(item, P.BadFrame):
-                        corrupt += item.reason == "checksum"
+                        corrupt += 1
                         continue
                     try:
                         ack = P.decode_ack(item)
@@ -336,8 +336,9 @@ class HerkulexBus:
             if not raw or left <= 0:
                 break
             timeout = round(left, 4)
-        if corrupt:
-            return None, f"corrupt answer (bad checksum) in {got} bytes", "checksum_errors"
+        if corrupt and not parser.pending:
+            return None, (f"corrupt answer (bad checksum or framing) in {got} bytes"), \
+                "checksum_errors"
         if stale:
             return None, (f"expected an ACK to command 0x{cmd:02X} from ID {servo_id}, found "
                           f"{'; '.join(stale)}"), "bad_replies"

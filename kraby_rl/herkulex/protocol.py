@@ -5,7 +5,9 @@ Facts from ../shared/docs/herkulex-drs0101.md (sections 2, 3, 6 and 8). A packet
     FF FF | size | pID | CMD | checksum1 | checksum2 | data...
 
 with ``size`` the whole packet length (7 + data), ``checksum1 = (size ^ pID ^ CMD ^ data...)
-& 0xFE`` and ``checksum2 = ~checksum1 & 0xFE``. An ACK has CMD = request CMD | 0x40 and ends
+& 0xFE`` and ``checksum2 = ~checksum1 & 0xFE``. Both masks drop bit 0, so a flipped bit 0 in
+the size, ID, command or data bytes is not detected by the checksums (the driver also checks
+ID, command, size and register address of every ACK). An ACK has CMD = request CMD | 0x40 and ends
 with the status error and status detail bytes.
 
 Every error this module raises is a ``ProtocolError``; the streaming parser never raises on

@@ -193,9 +193,12 @@ class VirtualBus:
             return None
         if self._take(self.corrupt, sid):
             self.stats["corrupted"] += 1
+            # The Herkulex checksums ignore bit 0 of every byte (both are masked with 0xFE),
+            # so a flipped bit 0 in a data byte goes unnoticed on a real bus too. Injected
+            # corruption flips one of bits 1..7, which the protocol can detect.
             b = bytearray(reply)
-            i = self._rng.randrange(2, len(b))
-            b[i] ^= 1 << self._rng.randrange(8)
+            i = self._rng.randrange(len(b))
+            b[i] ^= 1 << self._rng.randrange(1, 8)
             return bytes(b)
         return reply
 

@@ -1,0 +1,199 @@
+"""The bus driver against the virtual bus in its own process, over a real pty and over TCP
+on 127.0.0.1: scan, motion, torque modes, every injected fault, recovery, CLI tools."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kraby_rl.core import joints as J
+from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
+from kraby_rl.herkulex.fake_bus import FakeBusProcess
+
+
+def start_bus(kind, tmp_path, *extra):
+    args = ["--tcp", "--port", "0"] if kind == "tcp" else ["--pty", "--link",
+                                                           str(tmp_path / "ttyKRABY")]
+    return FakeBusProcess(args + list(extra))
+
+
+@pytest.fixture(params=["pty", "tcp"])
+def fake(request, tmp_path):
+    fb = start_bus(request.param, tmp_path)
+    yield fb
+    fb.close()
+
+
+def drive(bus, q, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        bus.jog(q)
+        st = bus.read_state()
+        time.sleep(0.01)
+    return st
+
+
+def test_scan_finds_the_18_servos_and_commanded_positions_are_reached(fake):
+    with HerkulexBus(fake.url) as bus:
+        assert sorted(bus.scan(range(0, 24))) == list(range(18))
+        bus.write_calibration()
+        bus.set_torque("on")
+        target = J.DEFAULT_POSE + 0.15 * np.cos(np.arange(18))
+        st = drive(bus, target, 0.6)
+        assert st.valid.all() and st.connected
+        assert np.abs(st.position - target).max() < 0.01
+        truth = np.array(fake.control(cmd="state")["q"])
+        assert np.abs(truth - target).max() < 0.01
+        assert fake.control(cmd="state")["calibration"] == J.CALIBRATION.tolist()
+        h = bus.health_report()
+        assert all(s["timeouts"] == 0 and s["checksum_errors"] == 0
+                   for s in h["servos"].values())
+
+
+def test_torque_modes(tmp_path):
+    with start_bus("pty", tmp_path) as fb, HerkulexBus(fb.url) as bus:
+        q0 = bus.read_state().position
+        away = q0 + 0.2
+        for mode in ("free", "brake"):
+            bus.set_torque(mode)
+            drive(bus, away, 0.3)
+            truth = np.array(fb.control(cmd="state")["q"])
+            assert np.abs(truth - q0).max() < 0.01, f"moved with torque {mode}"
+        assert set(fb.control(cmd="state")["torque"]) == {P.Torque.BRAKE}
+        bus.set_torque("on")
+        st = drive(bus, away, 0.4)
+        assert np.abs(st.position - away).max() < 0.01
+        assert bus.stat(3).motor_on
+
+
+def test_injected_faults_are_survived_counted_and_recovered(tmp_path):
+    with start_bus("pty", tmp_path) as fb:
+        bus = HerkulexBus(fb.url, offline_poll_s=0.2)
+        bus.write_calibration()
+        bus.set_torque("on")
+        bus.read_state()
+        # dropped replies: retried, counted, nothing lost
+        fb.control(cmd="fault", fault="drop", id=4, count=2)
+        st = bus.read_state()
+        assert st.valid.all() and bus.health[4].timeouts == 2 and bus.health[4].retries == 2
+        # corrupted bytes: checksum errors counted, retried
+        fb.control(cmd="fault", fault="corrupt", count=2)   # two attempts of servo 0
+        st = bus.read_state()
+        assert st.valid.all()
+        assert bus.health[0].checksum_errors + bus.health[0].bad_replies == 2
+        assert bus.health[0].retries == 2
+        # a servo that stops answering: the others keep going, it goes offline
+        fb.control(cmd="fault", fault="mute", id=7, on=True)
+        for _ in range(4):
+            st = bus.read_state()
+            assert not st.valid[7] and st.valid[np.arange(18) != 7].all()
+        assert not bus.health[7].online and bus.health[7].timeouts >= 3
+        assert np.isnan(st.position[7])
+        fb.control(cmd="fault", fault="mute", id=7, on=False)
+        time.sleep(0.25)
+        assert bus.read_state().valid.all() and bus.health[7].online
+        # overload: torque released, the error reported, recovery after clear + torque on
+        bus.write_ram(4, P.Ram.OVERLOAD_DETECTION_PERIOD, [10])
+        fb.control(cmd="fault", fault="overload", id=4, on=True)
+        q = bus.read_state().position
+        q[4] += 0.3
+        st = drive(bus, q, 0.4)
+        assert st.status_error[4] & P.SE_OVERLOAD
+        assert fb.control(cmd="state")["torque"][4] == P.Torque.FREE
+        assert bus.health[4].status_errors == 1
+        fb.control(cmd="fault", fault="overload", id=4, on=False)
+        bus.clear_errors([4])
+        bus.set_torque("on", [4])
+        st = drive(bus, q, 0.4)
+        assert st.status_error[4] == 0 and abs(st.position[4] - q[4]) < 0.01
+        bus.close()
+
+
+@pytest.mark.parametrize("kind", ["pty", "tcp"])
+def test_port_lost_and_back_reconnects(kind, tmp_path):
+    with start_bus(kind, tmp_path) as fb:
+        bus = HerkulexBus(fb.url, backoff_s=(0.05, 0.2))
+        assert bus.read_state().valid.all()
+        fb.control(cmd="reopen", down_s=0.8)
+        time.sleep(0.1)
+        lost_seen = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = bus.read_state()          # never raises
+            if not st.valid.any():
+                lost_seen = True
+            elif lost_seen and st.valid.all():
+                break
+            time.sleep(0.02)
+        assert lost_seen and st.valid.all()
+        assert bus.stats["reconnects"] >= 1 and bus.stats["port_errors"] >= 1
+        assert "lost" in bus.last_error or "cannot open" in bus.last_error
+        bus.close()
+
+
+def test_missing_port_and_echoing_port_are_clear_errors(tmp_path):
+    missing = str(tmp_path / "no-such-tty")
+    with pytest.raises(PortUnavailable, match=f"cannot open port '{missing}'"):
+        HerkulexBus(missing)
+    with HerkulexBus("loop://") as bus:    # a line that echoes requests back
+        st = bus.read_state()
+        assert not st.valid.any()
+        assert bus.health[0].bad_replies >= 1
+        with pytest.raises(Exception, match="servo ID 0: expected an ACK"):
+            bus.stat(0)
+
+
+def kraby(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "kraby_rl.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ))
+
+
+def test_servo_cli_tools(tmp_path):
+    with start_bus("tcp", tmp_path) as fb:
+        r = kraby("servo", "scan", "--port", fb.url, "--ids", "0-20")
+        assert r.returncode == 0, r.stderr
+        assert "18 servo(s) answered out of 21 IDs" in r.stdout
+        r = kraby("servo", "torque", "on", "--port", fb.url)
+        assert r.returncode == 0 and "torque on on 18 servo(s)" in r.stdout, r.stderr
+        r = kraby("servo", "jog", "--port", fb.url, "--joint", "lm_femur", "--rad", "0.2",
+                  "--playtime-s", "0.2")
+        assert r.returncode == 0, r.stderr
+        assert abs(fb.control(cmd="state")["q"][4] - 0.2) < 0.01
+        r = kraby("servo", "read", "--port", fb.url)
+        assert r.returncode == 0, r.stderr
+        row = next(line.split() for line in r.stdout.splitlines()
+                   if line.startswith("lm_femur"))
+        assert row[1] == "4" and abs(float(row[2]) - 0.2) < 0.01     # one count = 0.0057
+        r = kraby("servo", "status", "--port", fb.url, "--ids", "17-18")
+        assert r.returncode == 1
+        assert "no servo answered at ID 18" in r.stderr
+        assert "bus trouble counted" in r.stderr
+        out = tmp_path / "cal.yaml"
+        r = kraby("servo", "calibrate", "--port", fb.url, "--yes", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+        from kraby_rl.herkulex.tools import load_calibration
+        cal = load_calibration(str(out))
+        assert cal[0] == J.CALIBRATION[0] and cal.shape == (18,)
+    r = kraby("servo", "scan", "--port", str(tmp_path / "ttyX"))
+    assert r.returncode == 1 and "cannot open port" in r.stderr
+
+
+def test_pybullet_robot_moves_when_the_driver_commands_it(tmp_path):
+    with start_bus("pty", tmp_path, "--physics", "pybullet") as fb, \
+            HerkulexBus(fb.url) as bus:
+        time.sleep(0.8)                       # torque free at power-up: the robot sags
+        sagged = bus.read_state().position
+        assert np.abs(sagged - J.DEFAULT_POSE).max() > 0.3
+        bus.set_torque("on")
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            bus.jog(J.DEFAULT_POSE)
+            st = bus.read_state(pwm=True)
+            time.sleep(0.01)
+        assert np.abs(st.position - J.DEFAULT_POSE).max() < 0.05     # standing, under load
+        assert np.nanmax(np.abs(st.effort)) > 0.02                     # holding the body up
+        assert fb.control(cmd="state")["t"] >= 2.2       # physics ran in real time meanwhile

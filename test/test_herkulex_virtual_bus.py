@@ -1,0 +1,147 @@
+"""The virtual DRS-0101 bus, in process: the section-10 checklist of the protocol doc."""
+
+import pytest
+
+from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex.units import TICK_S
+from kraby_rl.herkulex.virtual_bus import VirtualBus
+
+
+@pytest.fixture
+def bus():
+    return VirtualBus(timing=False)
+
+
+def ask(bus, raw, t=0.0):
+    """Send raw bytes at time t; return the decoded ACKs."""
+    return [P.decode_ack(P.decode(r)) for _, r in bus.receive(raw, t)]
+
+
+def test_ack_policy_and_addressing(bus):
+    assert ask(bus, P.ram_write(3, 53, [1])) == []                  # policy 1: no ACK
+    assert ask(bus, P.ram_read(3, 53, 1))[0].u8(53) == 1          # reads answered
+    assert ask(bus, P.stat(40)) == []                              # absent ID: silence
+    assert ask(bus, P.ram_read(P.BROADCAST_ID, 53, 1)) == []       # broadcast: never
+    bus.receive(P.ram_write(3, P.Ram.ACK_POLICY, [2]), 0.0)
+    assert ask(bus, P.ram_write(3, 53, [2]))[0].cmd == P.Cmd.RAM_WRITE
+    bus.receive(P.ram_write(3, P.Ram.ACK_POLICY, [0]), 0.0)
+    assert ask(bus, P.ram_read(3, 53, 1)) == []
+    assert ask(bus, P.stat(3))[0].pid == 3                         # STAT: always
+
+
+def test_broadcast_stat_collides(bus):
+    replies = bus.receive(P.stat(P.BROADCAST_ID), 0.0)
+    assert len(replies) == 1 and bus.stats["collisions"] == 1
+    with pytest.raises(P.ProtocolError):
+        P.decode(replies[0][1])
+
+
+def test_bad_checksum_is_silent_but_flagged(bus):
+    raw = bytearray(P.ram_read(4, 58, 6))
+    raw[6] ^= 0x02
+    assert bus.receive(bytes(raw), 0.0) == []
+    ack = ask(bus, P.stat(4))[0]
+    assert ack.errors() == ["invalid packet"] and "checksum error" in ack.details()
+    assert ack.status_detail & P.SD_CHECKSUM
+    bus.receive(P.ram_write(4, 48, [0, 0]), 0.0)
+    assert ask(bus, P.stat(4))[0].status_error == 0
+
+
+def test_range_and_unknown_command_flags(bus):
+    bus.receive(P.encode(2, P.Cmd.RAM_READ, bytes([70, 8])), 0.0)
+    assert ask(bus, P.stat(2))[0].status_detail & P.SD_RANGE
+    bus.receive(P.encode(2, 0x0C), 0.0)
+    assert ask(bus, P.stat(2))[0].status_detail & P.SD_UNKNOWN_CMD
+
+
+def test_eeprom_reaches_ram_only_after_reboot_and_rollback(bus):
+    bus.receive(P.eep_write(6, P.Eep.CALIBRATION_DIFFERENCE, [0x10]), 0.0)
+    assert ask(bus, P.ram_read(6, 47, 1))[0].u8(47) == 0
+    bus.receive(P.reboot(6), 0.0)
+    assert ask(bus, P.ram_read(6, 47, 1), 0.01) == []                   # deaf while booting
+    assert ask(bus, P.ram_read(6, 47, 1), 1.0)[0].u8(47) == 0x10
+    bus.receive(P.eep_write(6, 0, [9, 9]), 1.0)                          # model: read-only
+    assert ask(bus, P.eep_read(6, 0, 2), 1.0)[0].payload == b"\x01\x01"
+    bus.receive(P.rollback(6, keep_id=True, keep_baud=True), 1.0)
+    eep = ask(bus, P.eep_read(6, 0, 54), 1.0)[0]
+    assert eep.u8(53) == 0 and eep.u8(P.Eep.ID) == 6 and eep.u8(P.Eep.BAUD_RATE) == 3
+
+
+def test_jog_follows_the_playtime_trajectory(bus):
+    bus.receive(P.ram_write(P.BROADCAST_ID, 52, [P.Torque.ON]), 0.0)
+    start = ask(bus, P.ram_read(0, 58, 2), 0.0)[0].position(58)
+    bus.receive(P.s_jog(20, [P.Jog(0, start + 60, led=2)]), 0.0)       # 20 ticks = 0.224 s
+    mid = ask(bus, P.ram_read(0, 58, 16), 10 * TICK_S)[0]
+    assert start < mid.position(58) < start + 60
+    assert "moving" in mid.details()
+    assert mid.u16(68) == start + 60          # absolute goal (calibration 0 out of the box)
+    end = ask(bus, P.ram_read(0, 58, 2), 0.6)[0]
+    assert abs(end.position(58) - (start + 60)) <= 1
+    assert "in position" in end.details() and end.status_detail & P.SD_MOTOR_ON
+    assert ask(bus, P.ram_read(0, 53, 1), 0.6)[0].u8(53) == 2      # LED bits from the JOG
+
+
+def test_torque_modes_brake_and_free_do_not_execute_jogs(bus):
+    pos = lambda t: ask(bus, P.ram_read(1, 58, 2), t)[0].position(58)  # noqa: E731
+    p0 = pos(0.0)
+    bus.receive(P.s_jog(5, [P.Jog(1, p0 + 40)]), 0.0)                  # torque free
+    assert pos(0.5) == p0
+    bus.receive(P.ram_write(1, 52, [P.Torque.BRAKE]), 0.5)
+    bus.receive(P.s_jog(5, [P.Jog(1, p0 + 40)]), 0.5)
+    assert pos(1.0) == p0
+    bus.receive(P.ram_write(1, 52, [P.Torque.ON]), 1.0)
+    bus.receive(P.s_jog(5, [P.Jog(1, p0 + 40)]), 1.0)
+    assert abs(pos(1.5) - (p0 + 40)) <= 1
+
+
+def test_overload_releases_torque_until_cleared_and_switched_on(bus):
+    bus.receive(P.ram_write(P.BROADCAST_ID, 52, [P.Torque.ON]), 0.0)
+    bus.receive(P.ram_write(4, P.Ram.OVERLOAD_DETECTION_PERIOD, [10]), 0.0)   # 112 ms
+    p0 = ask(bus, P.ram_read(4, 58, 2), 0.0)[0].position(58)
+    bus.inject("overload", 4)
+    bus.receive(P.s_jog(5, [P.Jog(4, p0 + 80)]), 0.0)
+    ack = ask(bus, P.ram_read(4, 52, 1), 0.5)[0]
+    assert ack.errors() == ["overload"] and ack.u8(52) == P.Torque.FREE
+    bus.receive(P.ram_write(4, 52, [P.Torque.ON]), 0.5)                   # refused
+    assert ask(bus, P.ram_read(4, 52, 1), 0.5)[0].u8(52) == P.Torque.FREE
+    bus.inject("overload", 4, on=False)
+    bus.receive(P.ram_write(4, 48, [0, 0]), 0.6)
+    assert ask(bus, P.ram_read(4, 52, 1), 0.6)[0].u8(52) == P.Torque.FREE  # stays off
+    bus.receive(P.ram_write(4, 52, [P.Torque.ON]), 0.6)
+    ack = ask(bus, P.ram_read(4, 52, 1), 0.7)[0]
+    assert ack.u8(52) == P.Torque.ON and ack.status_error == 0
+
+
+def test_reply_faults_and_mute(bus):
+    bus.inject("drop", 2, count=2)
+    assert ask(bus, P.stat(2)) == [] and ask(bus, P.stat(2)) == []
+    assert len(ask(bus, P.stat(2))) == 1
+    bus.inject("corrupt", None, count=1)
+    (_, raw), = bus.receive(P.stat(2), 0.0)
+    with pytest.raises(P.ProtocolError):
+        P.decode(raw)
+    bus.inject("mute", 9)
+    assert ask(bus, P.stat(9)) == []
+    bus.inject("mute", 9, on=False)
+    assert len(ask(bus, P.stat(9))) == 1
+    with pytest.raises(ValueError, match="unknown fault 'melt'"):
+        bus.inject("melt", 1)
+
+
+def test_wire_timing_at_the_baud_rate_plus_latency():
+    bus = VirtualBus(baudrate=500_000, latency_s=100e-6)
+    req = P.ram_read(0, 58, 6)                   # 9 bytes out, 17 back
+    (due, raw), = bus.receive(req, 1.0)
+    assert due == pytest.approx(1.0 + 9 * 20e-6 + 100e-6 + 17 * 20e-6)
+    # an S_JOG written just before delays the next answer by its own 80 bytes
+    jog = P.s_jog(2, [P.Jog(i, 512) for i in range(18)])
+    (due2, _), = bus.receive(jog + req, 2.0)
+    assert due2 == pytest.approx(2.0 + (80 + 9) * 20e-6 + 100e-6 + 17 * 20e-6)
+
+
+def test_partial_frame_expires_after_the_garbage_period(bus):
+    bus.receive(P.stat(3)[:4], 0.0)
+    assert bus.check_garbage(0.1) == []                      # 201 ms not over yet
+    bus.check_garbage(0.3)
+    assert bus.parser.pending == 0
+    assert ask(bus, P.stat(3), 0.3)[0].status_detail & P.SD_GARBAGE
