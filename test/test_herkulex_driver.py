@@ -172,6 +172,12 @@ def test_servo_cli_tools(tmp_path):
         assert r.returncode == 1
         assert "no servo answered at ID 18" in r.stderr
         assert "bus trouble counted" in r.stderr
+        r = kraby("servo", "set-id", "--port", fb.url, "17", "30")
+        assert r.returncode == 0 and "servo ID 17 is now ID 30" in r.stdout, r.stderr
+        assert fb.control(cmd="state")["ids"][17] == 30
+        r = kraby("servo", "set-id", "--port", fb.url, "30", "16")
+        assert r.returncode == 1 and "ID 16 is already taken" in r.stderr
+        assert kraby("servo", "set-id", "--port", fb.url, "30", "17").returncode == 0
         out = tmp_path / "cal.yaml"
         r = kraby("servo", "calibrate", "--port", fb.url, "--yes", "--out", str(out))
         assert r.returncode == 0, r.stderr

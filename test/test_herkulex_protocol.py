@@ -189,3 +189,19 @@ def test_parser_finds_a_packet_hidden_in_a_bogus_frame():
 def test_parser_rejects_non_bytes_with_its_own_error():
     with pytest.raises(P.ProtocolError, match="stream data must be bytes"):
         P.StreamParser().feed("FF FF")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_decoders_raise_only_the_codec_error(raw):
+    try:
+        pkt = P.decode(raw)
+    except P.ProtocolError:
+        return
+    try:
+        ack = P.decode_ack(pkt)
+        if ack.addr is not None and ack.payload:
+            ack.u8(ack.addr)
+        P.parse_jog(pkt)
+    except P.ProtocolError:
+        pass
