@@ -352,14 +352,16 @@ class HerkulexBus:
         """STAT one servo (answered whatever its ACK policy)."""
         return self.transact(P.stat(servo_id), servo_id, retries=retries)
 
-    def scan(self, ids=range(0, P.MAX_ID + 1), timeout_s: float = 0.002) -> dict[int, P.Ack]:
-        """STAT every ID in ``ids`` once; returns {id: ACK} of those that answered."""
+    def scan(self, ids=range(0, P.MAX_ID + 1), timeout_s: float = 0.002,
+             retries: int = 1) -> dict[int, P.Ack]:
+        """STAT every ID in ``ids`` (with ``retries``); returns {id: ACK} of those that
+        answered."""
         found = {}
         saved, self.timeout_s = self.timeout_s, timeout_s
         try:
             for i in ids:
                 try:
-                    found[i] = self.stat(i, retries=0)
+                    found[i] = self.stat(i, retries=retries)
                 except BusError:
                     if i not in self.ids:      # keep counters only for our servos
                         self.health.pop(i, None)

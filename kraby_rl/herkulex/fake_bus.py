@@ -152,6 +152,7 @@ class FakeBusProcess:
                                f"{start_timeout_s} s")
         self.info = json.loads(line)
         self.url = self.info["url"]
+        self.control(cmd="state")     # answered from inside the serve loop: it is running
 
     def control(self, **msg) -> dict:
         """Send one control command (see the module docstring) and return the answer."""
