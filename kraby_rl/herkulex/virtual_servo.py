@@ -270,15 +270,21 @@ class VirtualServo:
             return None
         return addr, n
 
-    def _eep_write(self, pkt, t):
-        rng = self._range(pkt, P.EEP_SIZE, t, write=True)
+    def _write(self, pkt, t, size: int, store):
+        rng = self._range(pkt, size, t, write=True)
         if rng is None:
             return _NO_REPLY
         addr, n = rng
         for i, b in enumerate(pkt.data[2:2 + n]):
-            if addr + i not in EEP_READ_ONLY:
-                self.eep[addr + i] = b
+            store(addr + i, b, t)
         return None
+
+    def _eep_write(self, pkt, t):
+        return self._write(pkt, t, P.EEP_SIZE, self._write_eep_byte)
+
+    def _write_eep_byte(self, a: int, b: int, t: float) -> None:
+        if a not in EEP_READ_ONLY:
+            self.eep[a] = b
 
     def _eep_read(self, pkt, t):
         rng = self._range(pkt, P.EEP_SIZE, t, write=False)
@@ -288,13 +294,7 @@ class VirtualServo:
         return addr, bytes(self.eep[addr:addr + n])
 
     def _ram_write(self, pkt, t):
-        rng = self._range(pkt, P.RAM_SIZE, t, write=True)
-        if rng is None:
-            return _NO_REPLY
-        addr, n = rng
-        for i, b in enumerate(pkt.data[2:2 + n]):
-            self._write_ram_byte(addr + i, b, t)
-        return None
+        return self._write(pkt, t, P.RAM_SIZE, self._write_ram_byte)
 
     def _write_ram_byte(self, a: int, b: int, t: float) -> None:
         r = self.ram
