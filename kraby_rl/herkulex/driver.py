@@ -76,8 +76,8 @@ class ServoHealth:
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in COUNTERS}
         d.update(status_error=self.status_error, status_detail=self.status_detail,
-                 online=self.online, errors=P._flag_names(self.status_error,
-                                                          P.STATUS_ERROR_BITS))
+                 online=self.online,
+                 errors=P.flag_names(self.status_error, P.STATUS_ERROR_BITS))
         return d
 
 
@@ -498,11 +498,3 @@ class HerkulexBus:
         return {"servos": {i: h.as_dict() for i, h in self.health.items()},
                 "bus": dict(self.stats), "last_error": self.last_error,
                 "connected": self.connected}
-
-
-class _Timeout(P.ProtocolError):
-    pass
-
-
-class _Corrupt(P.ProtocolError):
-    pass

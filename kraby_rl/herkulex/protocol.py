@@ -378,7 +378,9 @@ def parse_jog(packet: Packet) -> list[Jog]:
 
 
 # --- ACKs -------------------------------------------------------------------------------
-def _flag_names(value: int, table: dict) -> list[str]:
+def flag_names(value: int, table: dict) -> list[str]:
+    """Names of the bits of ``value`` set in ``table`` (``STATUS_ERROR_BITS`` or
+    ``STATUS_DETAIL_BITS``)."""
     return [name for bit, name in table.items() if value & bit]
 
 
@@ -403,11 +405,11 @@ class Ack:
 
     def errors(self) -> list[str]:
         """Names of the status error bits that are set."""
-        return _flag_names(self.status_error, STATUS_ERROR_BITS)
+        return flag_names(self.status_error, STATUS_ERROR_BITS)
 
     def details(self) -> list[str]:
         """Names of the status detail bits that are set."""
-        return _flag_names(self.status_detail, STATUS_DETAIL_BITS)
+        return flag_names(self.status_detail, STATUS_DETAIL_BITS)
 
     @property
     def motor_on(self) -> bool:

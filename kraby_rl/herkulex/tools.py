@@ -12,6 +12,7 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex.units import VOLTAGE_LSB
 
 
 class ToolError(Exception):
@@ -128,7 +129,7 @@ def cmd_status(args, out) -> None:
         torque = {0x00: "free", 0x40: "brake", 0x60: "on"}.get(
             ack.u8(P.Ram.TORQUE_CONTROL), f"0x{ack.u8(P.Ram.TORQUE_CONTROL):02X}")
         name = J.JOINT_NAMES[sid] if sid < J.NUM_JOINTS else "-"
-        print(f"{sid:3d}  {name:9s}  {torque:6s}  {ack.u8(P.Ram.VOLTAGE) * 0.074:7.2f}  "
+        print(f"{sid:3d}  {name:9s}  {torque:6s}  {ack.u8(P.Ram.VOLTAGE) * VOLTAGE_LSB:7.2f}  "
               f"{ack.u8(P.Ram.TEMPERATURE):8d}  "
               f"{', '.join(ack.errors() + ack.details()) or '-'}", file=out)
     if missing:

@@ -21,6 +21,8 @@ VELOCITY_COUNT_RAD_S = math.radians(29.09)
 """One count of differential position (RAM 62) [rad/s] (29.09 deg/s, manual p.29)."""
 MAX_COUNTS = 1023
 PWM_FULL = 1023
+VOLTAGE_LSB = 0.074
+"""Volts per count of the voltage register (RAM 54)."""
 """PWM register value at 100 % duty."""
 
 
@@ -50,12 +52,6 @@ def rad_to_counts(q) -> np.ndarray:
 def diff_to_rad_s(diff) -> np.ndarray:
     """Differential positions [counts per 11.2 ms] (18,) -> joint speeds [rad/s] (18,)."""
     return J.DIRECTION * np.asarray(diff, dtype=float) * VELOCITY_COUNT_RAD_S
-
-
-def rad_s_to_diff(w) -> np.ndarray:
-    """Joint speeds [rad/s] (18,) -> differential positions [counts per tick], int."""
-    return np.rint(J.DIRECTION * np.asarray(w, dtype=float) / VELOCITY_COUNT_RAD_S).astype(
-        np.int64)
 
 
 def pwm_to_effort(pwm, w) -> np.ndarray:

@@ -13,7 +13,7 @@ import math
 
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.core.joints import SERVO_NO_LOAD_SPEED
-from kraby_rl.herkulex.units import COUNT_RAD, PWM_FULL, TICK_S
+from kraby_rl.herkulex.units import COUNT_RAD, PWM_FULL, TICK_S, VOLTAGE_LSB
 
 EEPROM_DEFAULTS = {
     # address: (value, bytes)
@@ -30,8 +30,6 @@ EEPROM_DEFAULTS = {
 EEP_READ_ONLY = range(0, 4)
 RAM_READ_ONLY_FROM = 54
 SD_READ_ONLY = P.SD_MOVING | P.SD_INPOSITION | P.SD_MOTOR_ON
-VOLTAGE_LSB = 0.074
-"""Volts per count of RAM 54."""
 
 
 def factory_eeprom(servo_id: int, calibration: int = 0) -> bytearray:
