@@ -99,7 +99,8 @@ def parse_arguments(args):
         elif arg in ("-r", "--remap", "-p", "--param", "--params-file", "--log-level",
                      "-e", "--enclave"):
             if i + 1 >= len(args):
-                raise RosArgumentError(f"--ros-args: {arg} expects a value after it, found nothing")
+                raise RosArgumentError(f"--ros-args: {arg} expects a value after it, "
+                                       "found nothing")
             value = args[i + 1]
             i += 1
             if arg in ("-r", "--remap"):

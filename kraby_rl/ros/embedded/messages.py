@@ -61,7 +61,7 @@ def split_type_name(type_name):
 
 
 def dds_type_name(type_name):
-    """ROS 2's DDS type name: 'sensor_msgs/msg/JointState' -> 'sensor_msgs::msg::dds_::JointState_'."""
+    """'sensor_msgs/msg/JointState' -> 'sensor_msgs::msg::dds_::JointState_' (ROS 2 on DDS)."""
     pkg, short = split_type_name(type_name)
     return f"{pkg}::msg::dds_::{short}_"
 
@@ -95,9 +95,9 @@ def get_message(type_name):
     full = f"{pkg}/msg/{short}"
     store = typestore()
     if full not in store.fielddefs:
+        known = sorted(k.split("/")[-1] for k in store.fielddefs if k.startswith(pkg + "/msg/"))
         raise ValueError(f"message type {type_name!r}: not a ROS 2 Jazzy message "
-                         f"(known {pkg} types: "
-                         f"{sorted(k.split('/')[-1] for k in store.fielddefs if k.startswith(pkg + '/msg/')) or 'none'})")
+                         f"(known {pkg} types: {', '.join(known) or 'none'})")
     constants, fields = store.fielddefs[full]
     namespace = IdlMeta.__prepare__(short, (IdlStruct,), typename=dds_type_name(full))
     for field_name, (node_type, arg) in fields:
@@ -170,6 +170,8 @@ def to_dict(msg):
         return {f.name: to_dict(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
     if isinstance(msg, (list, tuple)):
         return [to_dict(v) for v in msg]
+    if isinstance(msg, (bytes, bytearray)):  # uint8 arrays come back from CDR as bytes
+        return list(msg)
     return msg
 
 

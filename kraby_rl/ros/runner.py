@@ -1,0 +1,51 @@
+"""The `main()` of a kraby_rl node: init, build, spin, and a clean exit on every path.
+
+Works the same on rclpy and on the embedded implementation. A configuration error (bad
+parameter type or value, malformed --ros-args, invalid name) stops the node before it does
+anything, with one FATAL line naming the problem, and exit status 2. Ctrl-C and SIGTERM end
+the spin; the node's `destroy_node()` runs in every case (that is where nodes leave the
+hardware safe), then the context is shut down.
+"""
+
+import sys
+
+from . import (ExternalShutdownException, get_logger, init, InvalidParameterTypeException,
+               InvalidParameterValueException, ParameterNotDeclaredException, spin,
+               try_shutdown)
+
+CONFIG_ERRORS = (ValueError, TypeError, InvalidParameterTypeException,
+                 InvalidParameterValueException, ParameterNotDeclaredException)
+EXIT_CONFIG = 2
+
+
+def run_node(factory, args=None, name=None):
+    """Run the node that `factory()` builds until shutdown; returns the exit status."""
+    args = sys.argv if args is None else args
+    logger = get_logger(name or getattr(factory, "__name__", "node"))
+    try:
+        init(args=args)
+    except CONFIG_ERRORS as exc:
+        logger.fatal(f"cannot start: {exc}")
+        return EXIT_CONFIG
+    node = None
+    status = 0
+    try:
+        node = factory()
+        spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except CONFIG_ERRORS as exc:
+        (node.get_logger() if node is not None else logger).fatal(f"cannot start: {exc}")
+        status = EXIT_CONFIG
+    finally:
+        if node is not None:
+            node.destroy_node()
+        try_shutdown()
+    return status
+
+
+def main_for(factory, name=None):
+    """A console-script entry point for a node class or factory."""
+    def main(args=None):
+        sys.exit(run_node(factory, args=args, name=name))
+    return main
