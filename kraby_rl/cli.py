@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from kraby_rl.herkulex import tools as servo_tools
     servo_tools.add_parser(sub)
+    from kraby_rl.ros import topic_tool
+    topic_tool.add_parser(sub)
     f = sub.add_parser("fake-bus", add_help=False,
                        help="start the virtual Herkulex bus (pty or TCP); --help for options")
     f.set_defaults(func=cmd_fake_bus)
@@ -139,6 +141,9 @@ def main(argv=None) -> int:
         args.rest = argv[1:]
     else:
         args = parser.parse_args(argv)
+    if args.command == "topic":
+        from kraby_rl.ros import topic_tool
+        return topic_tool.run(args)
     return args.func(args)
 
 
