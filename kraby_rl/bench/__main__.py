@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim,bus}``: prints figures, last line JSON."""
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer}``: prints figures, last line JSON."""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus"], help="benchmark to run")
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer"], help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
@@ -16,6 +16,9 @@ def main(argv=None) -> int:
     p.add_argument("--latency-us", type=float, default=100.0,
                    help="bus: servo response latency [us]")
     p.add_argument("--transport", choices=["pty", "tcp"], default="pty", help="bus: link")
+    p.add_argument("--messages", type=int, default=2000, help="pubsub: messages sent")
+    p.add_argument("--rate", type=float, default=None,
+                   help="pubsub: publish rate (default 200 Hz); timer: rate (default 50 Hz)")
     args = p.parse_args(argv)
     if args.name == "sim":
         from kraby_rl.bench.sim import run
@@ -28,6 +31,21 @@ def main(argv=None) -> int:
               f"latency: mean {result['mean_ms']} ms, p99 {result['p99_ms']} ms; wire floor "
               f"{result['floor_ms']} ms ({result['bytes_per_cycle']:.0f} bytes), ratio "
               f"{result['ratio']}")
+    elif args.name == "pubsub":
+        from kraby_rl.bench.ros import run_pubsub
+        result = run_pubsub(args.messages, args.rate or 200.0)
+        print(f"18-joint JointState ({result['bytes_per_message']} bytes) between two "
+              f"processes on loopback at {result['rate_hz']:g} Hz: received "
+              f"{result['messages_received']}/{result['messages_sent']}, one-way latency "
+              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+    elif args.name == "timer":
+        from kraby_rl.bench.ros import run_timer
+        seconds = args.seconds if "--seconds" in (argv or sys.argv) else 10.0
+        result = run_timer(seconds, args.rate or 50.0)
+        print(f"{result['rate_hz']:g} Hz timer over {result['seconds']:g} s: {result['calls']} "
+              f"calls, mean period {result['mean_period_ms']} ms (error "
+              f"{result['mean_period_error_pct']} %), jitter p99 {result['p99_jitter_ms']} ms, "
+              f"max {result['max_jitter_ms']} ms")
     print(json.dumps(result))
     return 0
 
