@@ -7,7 +7,7 @@ import pytest
 from kraby_rl import ros
 from kraby_rl.bench.ros import run_pubsub
 from kraby_rl.ros.messages import builtin_interfaces, rosgraph_msgs, std_msgs
-from ros_helpers import spin_for, spin_until
+from ros_helpers import spin_for
 
 
 @pytest.fixture

@@ -116,7 +116,8 @@ def run_timer(seconds=10.0, rate_hz=50.0):
     jitter = np.abs(periods - nominal)
     return {"rate_hz": rate_hz, "seconds": seconds, "calls": len(calls),
             "mean_period_ms": round(float(periods.mean()), 4),
-            "mean_period_error_pct": round(float(abs(periods.mean() - nominal) / nominal * 100), 4),
+            "mean_period_error_pct": round(float(abs(periods.mean() - nominal) / nominal * 100),
+                                           4),
             "p99_jitter_ms": round(float(np.percentile(jitter, 99)), 3),
             "max_jitter_ms": round(float(jitter.max()), 3)}
 
