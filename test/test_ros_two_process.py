@@ -1,6 +1,7 @@
 """The embedded ROS 2 implementation between separate processes over loopback DDS."""
 
 import json
+import os
 import signal
 import time
 
@@ -10,7 +11,8 @@ from cyclonedds.topic import Topic
 import pytest
 
 from kraby_rl import ros
-from kraby_rl.ros.embedded.messages import get_message
+from kraby_rl.ros.embedded.messages import get_message, type_hash
+from kraby_rl.ros.topic_tool import Graph
 from kraby_rl.ros.messages import std_msgs
 from ros_helpers import peer, spin_for, spin_until
 
@@ -122,6 +124,22 @@ def test_remapping_namespace_and_node_name_and_discovery_info(node, peers):
     assert ("/robot", "talker") in nodes
     assert len(nodes[("/robot", "talker")].writer_gid_seq) == 1
     node.destroy_subscription(sub)
+
+
+def test_endpoints_carry_ros2_names_type_hash_and_domain(node, peers):
+    graph = Graph(node.context.participant)
+    p = peers("pub", "--topic", "hashed", "--count", "1000", "--period", "0.05")
+    p.expect("ready")
+    deadline = time.monotonic() + 5
+    while not graph.publishers_of("/hashed") and time.monotonic() < deadline:
+        graph.refresh()
+        time.sleep(0.05)
+    (endpoint,) = graph.publishers_of("/hashed")
+    assert endpoint.topic_name == "rt/hashed"
+    assert endpoint.type_name == "std_msgs::msg::dds_::String_"
+    user_data = endpoint.qos[Policy.Userdata].data
+    assert user_data == f"typehash={type_hash('std_msgs/msg/String')};".encode()
+    assert node.context.participant.get_domain_id() == int(os.environ["ROS_DOMAIN_ID"])
 
 
 def test_params_file_namespaces_and_overrides(node, peers, tmp_path):

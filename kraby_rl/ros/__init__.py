@@ -34,6 +34,7 @@ if IMPLEMENTATION == "rclpy":
     from rclpy.duration import Duration  # noqa: F401
     from rclpy.exceptions import (InvalidParameterTypeException,  # noqa: F401
                                   InvalidParameterValueException,
+                                  NameValidationException as InvalidNameError,
                                   ParameterAlreadyDeclaredException,
                                   ParameterNotDeclaredException)
     from rclpy.executors import (ExternalShutdownException,  # noqa: F401

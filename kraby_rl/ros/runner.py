@@ -9,11 +9,11 @@ hardware safe), then the context is shut down.
 
 import sys
 
-from . import (ExternalShutdownException, get_logger, init, InvalidParameterTypeException,
-               InvalidParameterValueException, ParameterNotDeclaredException, spin,
-               try_shutdown)
+from . import (ExternalShutdownException, get_logger, init, InvalidNameError,
+               InvalidParameterTypeException, InvalidParameterValueException,
+               ParameterNotDeclaredException, spin, try_shutdown)
 
-CONFIG_ERRORS = (ValueError, TypeError, InvalidParameterTypeException,
+CONFIG_ERRORS = (ValueError, TypeError, InvalidNameError, InvalidParameterTypeException,
                  InvalidParameterValueException, ParameterNotDeclaredException)
 EXIT_CONFIG = 2
 
