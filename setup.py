@@ -43,6 +43,8 @@ setup(
     entry_points={
         "console_scripts": [
             "kraby = kraby_rl.cli:main",
+            "servo_driver = kraby_rl.nodes.servo_driver_node:main",
+            "safety_shield = kraby_rl.nodes.safety_shield_node:main",
         ],
     },
 )

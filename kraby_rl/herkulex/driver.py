@@ -433,13 +433,15 @@ class HerkulexBus:
         self.send(P.s_jog(ticks, entries))
         return counts
 
-    def read_state(self, pwm: bool = False) -> BusState:
+    def read_state(self, pwm: bool = False, between=None) -> BusState:
         """Read position and velocity (and PWM) of every servo, one transaction each.
 
         Never raises for bus trouble: a servo that does not answer after the retries is
         marked invalid (NaN) and counted; after ``offline_after`` consecutive failures it is
         polled only every ``offline_poll_s``. A lost port makes every entry invalid and is
-        reopened with backoff on later calls.
+        reopened with backoff on later calls. ``between()``, when given, is called before
+        each servo's transaction (the servo driver node sends an emergency brake from there
+        instead of waiting for the end of the cycle).
         """
         n = J.NUM_JOINTS
         cal = np.full(n, np.nan)
@@ -449,6 +451,8 @@ class HerkulexBus:
         length = 8 if pwm else 6
         now = time.monotonic()
         for k, sid in enumerate(self.ids):
+            if between is not None:
+                between()
             if not self.ensure_open():
                 break
             h = self.health[sid]

@@ -1,0 +1,1 @@
+"""Thin ROS nodes: parameters -> core -> publish. One node per file, `<name>_node.py`."""

@@ -1,0 +1,72 @@
+"""What every kraby_rl node shares: parameter declaration with descriptions, message helpers,
+diagnostics."""
+
+import math
+
+from kraby_rl import ros
+from kraby_rl.core import joints as J
+from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
+
+LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+# emergency_stop: reliable, keep a few, so a true is never dropped on a busy link.
+ESTOP_QOS = ros.QoSProfile(depth=10)
+
+
+def declare(node, spec):
+    """Declare parameters from [(name, default, description), ...]; returns {name: value}."""
+    values = {}
+    for name, default, description in spec:
+        descriptor = ros.ParameterDescriptor(description=description)
+        values[name] = node.declare_parameter(name, default, descriptor).value
+    return values
+
+
+def require(condition, name, expected, found):
+    """Refuse a parameter value with a sentence naming it, what was expected and found."""
+    if not condition:
+        raise ValueError(f"parameter {name!r}: expected {expected}, found {found!r}")
+
+
+def joint_state(node, position, velocity=None, effort=None, names=J.JOINT_NAMES):
+    """A stamped JointState of the 18 joints in canonical order (NaN = unknown)."""
+    msg = sensor_msgs.JointState()
+    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.name = list(names)
+    msg.position = [float(v) for v in position]
+    if velocity is not None:
+        msg.velocity = [float(v) for v in velocity]
+    if effort is not None:
+        msg.effort = [float(v) for v in effort]
+    return msg
+
+
+def tilt_from_quaternion(x, y, z, w):
+    """Angle [rad] between the body's z axis and the world's (0 = level)."""
+    zz = 1.0 - 2.0 * (x * x + y * y)
+    norm = x * x + y * y + z * z + w * w
+    if not norm > 0:
+        return math.inf
+    return math.acos(max(-1.0, min(1.0, zz / norm)))
+
+
+def status(name, level, message, values=None, hardware_id=""):
+    st = diagnostic_msgs.DiagnosticStatus(level=level, name=name, message=message,
+                                          hardware_id=hardware_id)
+    st.values = [diagnostic_msgs.KeyValue(key=str(k), value=str(v))
+                 for k, v in (values or {}).items()]
+    return st
+
+
+def diagnostics(node, statuses):
+    msg = diagnostic_msgs.DiagnosticArray(status=list(statuses))
+    msg.header.stamp = node.get_clock().now().to_msg()
+    return msg
+
+
+def string(text):
+    return std_msgs.String(data=text)
+
+
+OK = diagnostic_msgs.DiagnosticStatus.OK
+WARN = diagnostic_msgs.DiagnosticStatus.WARN
+ERROR = diagnostic_msgs.DiagnosticStatus.ERROR

@@ -1,0 +1,123 @@
+"""safety_shield: the only writer of joint_commands (core.safety in a ROS node).
+
+Subscribes policy/joint_targets, joint_states, odom and imu/data (tilt), emergency_stop and
+safety/reset; publishes joint_commands at rate_hz, safety/state (transient local) on every
+change, and diagnostics once a second. Every trip is logged once with value, limit and joint.
+"""
+
+import time
+
+from kraby_rl import ros
+from kraby_rl.core.safety import SafetyShield, ShieldLimits
+from kraby_rl.nodes import common as C
+from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs
+from kraby_rl.ros.runner import main_for
+
+PARAMETERS = [
+    ("rate_hz", 50.0, "joint_commands rate [Hz]"),
+    ("max_rate_rad_s", 4.0, "largest change of a joint target [rad/s]"),
+    ("command_timeout_s", 0.25, "stop when no policy/joint_targets arrived for this long [s]"),
+    ("state_timeout_s", 0.15, "stop when no joint_states arrived for this long [s]"),
+    ("max_tilt_rad", 0.6, "stop when the body tilts more than this [rad] (odom or imu/data)"),
+    ("heartbeat_timeout_s", 0.0,
+     "heartbeat mode: emergency_stop=false must arrive every this many s (0 = off)"),
+]
+
+
+class SafetyShieldNode(ros.Node):
+    def __init__(self):
+        super().__init__("safety_shield")
+        p = C.declare(self, PARAMETERS)
+        C.require(p["rate_hz"] > 0, "rate_hz", "a positive rate [Hz]", p["rate_hz"])
+        try:
+            limits = ShieldLimits(max_rate_rad_s=p["max_rate_rad_s"],
+                                  command_timeout_s=p["command_timeout_s"],
+                                  state_timeout_s=p["state_timeout_s"],
+                                  max_tilt_rad=p["max_tilt_rad"],
+                                  heartbeat_timeout_s=p["heartbeat_timeout_s"])
+        except ValueError as exc:
+            raise ValueError(f"parameter {exc}") from None
+        self.shield = SafetyShield(limits)
+        self.cmd_pub = self.create_publisher(sensor_msgs.JointState, "joint_commands", 10)
+        self.state_pub = self.create_publisher(std_msgs.String, "safety/state", C.LATCHED)
+        self.diag_pub = self.create_publisher(
+            C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
+        self.create_subscription(sensor_msgs.JointState, "policy/joint_targets",
+                                 self.on_target, 10)
+        self.create_subscription(sensor_msgs.JointState, "joint_states", self.on_state, 10)
+        self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop, C.ESTOP_QOS)
+        self.create_subscription(std_msgs.Empty, "safety/reset", self.on_reset, 10)
+        self.create_subscription(nav_msgs.Odometry, "odom", self.on_odom, 10)
+        self.create_subscription(sensor_msgs.Imu, "imu/data", self.on_imu,
+                                 ros.qos_profile_sensor_data)
+        self.published_state = None
+        self.clamps = {}
+        self.create_timer(1.0 / p["rate_hz"], self.tick)
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.publish_state()
+
+    @staticmethod
+    def now():
+        return time.monotonic()
+
+    def on_target(self, msg):
+        reason = self.shield.on_target(msg.name, msg.position, self.now())
+        if reason:
+            self.get_logger().warning(f"rejected policy/joint_targets: {reason}",
+                                      throttle_duration_sec=1.0)
+
+    def on_state(self, msg):
+        self.shield.on_joint_state(msg.name, msg.position, self.now())
+
+    def on_estop(self, msg):
+        self.shield.on_estop(msg.data, self.now())
+        if msg.data:
+            self.tick()                 # stop commanding at once, not at the next tick
+
+    def on_reset(self, _msg):
+        why = self.shield.reset(self.now())
+        if why:
+            self.get_logger().warning(f"safety/reset refused: {why}")
+        else:
+            self.get_logger().info("safety/reset: resuming from the measured pose")
+        self.publish_state()
+
+    def on_odom(self, msg):
+        q = msg.pose.pose.orientation
+        self.shield.on_tilt(C.tilt_from_quaternion(q.x, q.y, q.z, q.w), self.now())
+
+    def on_imu(self, msg):
+        q = msg.orientation
+        if (q.x, q.y, q.z, q.w) != (0.0, 0.0, 0.0, 0.0):
+            self.shield.on_tilt(C.tilt_from_quaternion(q.x, q.y, q.z, q.w), self.now())
+
+    def tick(self):
+        out = self.shield.update(self.now())
+        for trip in out.trips:
+            self.get_logger().error(f"STOP ({out.state}): {trip.describe()}")
+        for name in out.clamped:
+            self.clamps[name] = self.clamps.get(name, 0) + 1
+        if out.command is not None:
+            self.cmd_pub.publish(C.joint_state(self, out.command))
+        self.publish_state()
+
+    def publish_state(self):
+        if self.shield.state != self.published_state:
+            self.published_state = self.shield.state
+            self.state_pub.publish(C.string(self.shield.state))
+
+    def publish_diagnostics(self):
+        state = self.shield.state
+        level = C.OK if state == "OK" else (C.WARN if state == "WAITING" else C.ERROR)
+        cause = self.shield.cause.describe() if self.shield.cause else ""
+        values = {"state": state, "cause": cause,
+                  **{f"rejected_{k}": v for k, v in sorted(self.shield.rejected.items())},
+                  **{f"clamped_{k}": v for k, v in sorted(self.clamps.items())}}
+        self.diag_pub.publish(C.diagnostics(self, [C.status(
+            "kraby_rl: safety_shield", level, cause or state, values)]))
+
+
+main = main_for(SafetyShieldNode, "safety_shield")
+
+if __name__ == "__main__":
+    main()

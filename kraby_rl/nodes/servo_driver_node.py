@@ -1,0 +1,181 @@
+"""servo_driver: owns the Herkulex bus; joint_states out, joint_commands in, e-stop itself.
+
+The bus runs in its own thread at rate_hz: read every servo, publish joint_states, send one
+S_JOG with the latest fresh joint_commands. emergency_stop=true is acted on between two
+servo transactions (a brake or torque-free packet leaves within about a millisecond),
+not at the end of the cycle and without waiting for the shield. Torque comes on only with
+a joint_commands received after the stop was released. On shutdown (Ctrl-C, SIGTERM) the
+servos are left braked or free (shutdown_action), never torque-on with a stale goal.
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from kraby_rl import ros
+from kraby_rl.core import joints as J
+from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
+from kraby_rl.herkulex.tools import load_calibration, ToolError
+from kraby_rl.nodes import common as C
+from kraby_rl.ros.messages import sensor_msgs, std_msgs
+from kraby_rl.ros.runner import main_for
+
+ACTIONS = ("brake", "free")
+PARAMETERS = [
+    ("port", "/dev/ttyUSB0", "bus URL: /dev/tty..., socket://host:port (ser2net) or a pty"),
+    ("baudrate", 500000, "bus speed [bit/s]"),
+    ("rate_hz", 50.0, "control cycle rate [Hz]"),
+    ("calibration_file", "", "YAML from 'kraby servo calibrate' ('' = the joint table's)"),
+    ("command_timeout_s", 0.2, "joint_commands older than this are not sent [s]"),
+    ("estop_action", "brake", "what emergency_stop=true does: brake or free"),
+    ("shutdown_action", "brake", "what the servos are left in on shutdown: brake or free"),
+    ("read_effort", False, "also read PWM to estimate effort (adds 2 bytes per servo)"),
+]
+
+
+class ServoDriverNode(ros.Node):
+    def __init__(self):
+        super().__init__("servo_driver")
+        p = C.declare(self, PARAMETERS)
+        C.require(p["rate_hz"] > 0, "rate_hz", "a positive rate [Hz]", p["rate_hz"])
+        C.require(p["baudrate"] > 0, "baudrate", "a positive bit rate", p["baudrate"])
+        for name in ("estop_action", "shutdown_action"):
+            C.require(p[name] in ACTIONS, name, " or ".join(ACTIONS), p[name])
+        C.require(p["command_timeout_s"] > 0, "command_timeout_s", "a positive time [s]",
+                  p["command_timeout_s"])
+        self.p = p
+        try:
+            calibration = load_calibration(p["calibration_file"] or None)
+        except ToolError as exc:
+            raise ValueError(f"parameter 'calibration_file': {exc}") from None
+        try:
+            self.bus = HerkulexBus(p["port"], baudrate=p["baudrate"], calibration=calibration)
+        except PortUnavailable as exc:
+            raise ValueError(f"parameter 'port': cannot open {p['port']!r}: {exc}") from None
+        self.bus.write_calibration()
+        self.bus.set_torque("brake")
+        self.torque = "brake"
+        self.js_pub = self.create_publisher(sensor_msgs.JointState, "joint_states", 10)
+        self.diag_pub = self.create_publisher(
+            C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
+        self.create_subscription(sensor_msgs.JointState, "joint_commands", self.on_command, 10)
+        self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop, C.ESTOP_QOS)
+        self.lock = threading.Lock()
+        self.command = None
+        self.command_t = -1.0
+        self.estop = threading.Event()
+        self.estop_t = None
+        self.overruns = 0
+        self.cycles = 0
+        self.cycle_ms = []
+        self.running = True
+        self.create_timer(1.0, self.publish_diagnostics)
+        self.thread = threading.Thread(target=self.loop, name="herkulex-bus", daemon=True)
+        self.thread.start()
+        self.get_logger().info(f"bus {p['port']} at {p['baudrate']} baud, {p['rate_hz']:g} Hz; "
+                               f"braked until the first joint_commands")
+
+    # --- ROS callbacks (executor thread) ---------------------------------------------------
+    def on_command(self, msg):
+        try:
+            idx = J.index_map(msg.name)
+            q = np.asarray(msg.position, float)[idx]
+        except (ValueError, IndexError, KeyError) as exc:
+            self.get_logger().warning(f"ignored joint_commands: {exc}", throttle_duration_sec=1)
+            return
+        if q.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(q)):
+            self.get_logger().warning("ignored joint_commands: expected 18 finite positions",
+                                      throttle_duration_sec=1)
+            return
+        with self.lock:
+            self.command, self.command_t = q, time.monotonic()
+
+    def on_estop(self, msg):
+        if msg.data:
+            if not self.estop.is_set():
+                self.estop_t = time.monotonic()
+                self.estop.set()
+                self.get_logger().error(
+                    f"emergency_stop: servos {self.p['estop_action']} now")
+        elif self.estop.is_set():
+            with self.lock:
+                self.command = None     # torque returns only with a command sent after this
+            self.estop.clear()
+            self.get_logger().info("emergency_stop released; waiting for joint_commands")
+
+    # --- the bus thread --------------------------------------------------------------------
+    def _stop_now(self):
+        if self.estop.is_set() and self.torque != self.p["estop_action"]:
+            self.bus.set_torque(self.p["estop_action"])
+            self.torque = self.p["estop_action"]
+
+    def loop(self):
+        period = 1.0 / self.p["rate_hz"]
+        next_t = time.monotonic()
+        while self.running:
+            start = time.monotonic()
+            try:
+                self._stop_now()
+                st = self.bus.read_state(pwm=self.p["read_effort"], between=self._stop_now)
+                effort = st.effort if self.p["read_effort"] else None
+                self.js_pub.publish(C.joint_state(self, st.position, st.velocity, effort))
+                with self.lock:
+                    q, fresh = self.command, time.monotonic() - self.command_t
+                if q is not None and not self.estop.is_set() \
+                        and fresh < self.p["command_timeout_s"]:
+                    if self.torque != "on":
+                        self.bus.set_torque("on")
+                        self.torque = "on"
+                    self.bus.jog(q)
+            except PortUnavailable:
+                pass                    # read_state reports it; the driver reopens
+            except Exception as exc:  # noqa: B902 - the loop must survive, and say why
+                self.get_logger().error(f"bus cycle failed: {exc}", throttle_duration_sec=1)
+            took = time.monotonic() - start
+            self.cycles += 1
+            self.cycle_ms.append(took * 1e3)
+            del self.cycle_ms[:-500]
+            if took > period:
+                self.overruns += 1
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -period:
+                next_t = time.monotonic()
+            elif delay > 0:
+                self.estop.wait(delay) if not self.estop.is_set() else time.sleep(delay)
+
+    def publish_diagnostics(self):
+        health = self.bus.health_report()
+        offline = [(sid, J.JOINT_NAMES[k]) for k, sid in enumerate(self.bus.ids)
+                   if not health["servos"][sid]["online"]]
+        level = C.ERROR if offline or not health["connected"] else C.OK
+        message = ("servo(s) not answering: " + ", ".join(f"ID {s} ({n})" for s, n in offline)
+                   if offline else "port lost" if not health["connected"] else "OK")
+        cycle = np.array(self.cycle_ms or [0.0])
+        values = {"torque": self.torque, "estop": self.estop.is_set(), "cycles": self.cycles,
+                  "overruns": self.overruns, "cycle_p99_ms": f"{np.percentile(cycle, 99):.2f}",
+                  **{f"bus_{k}": v for k, v in health["bus"].items()}}
+        for sid, h in health["servos"].items():
+            if h["timeouts"] or h["checksum_errors"] or h["retries"]:
+                values[f"servo_{sid}"] = (f"timeouts={h['timeouts']} checksum="
+                                          f"{h['checksum_errors']} retries={h['retries']}")
+        self.diag_pub.publish(C.diagnostics(self, [C.status(
+            "kraby_rl: servo_driver", level, message, values, hardware_id=self.p["port"])]))
+
+    def destroy_node(self):
+        self.running = False
+        self.estop.set()
+        self.thread.join(timeout=2.0)
+        try:
+            self.bus.set_torque(self.p["shutdown_action"])
+            self.get_logger().info(f"servos left {self.p['shutdown_action']}")
+        finally:
+            self.bus.close()
+        return super().destroy_node()
+
+
+main = main_for(ServoDriverNode, "servo_driver")
+
+if __name__ == "__main__":
+    main()
