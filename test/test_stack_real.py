@@ -1,0 +1,180 @@
+"""The real path without hardware: virtual Herkulex bus <- servo_driver <- safety_shield, each
+in its own process over loopback DDS, driven and stopped from other processes."""
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kraby_rl import ros
+from kraby_rl.core import joints as J
+from kraby_rl.herkulex.fake_bus import FakeBusProcess
+from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
+from ros_helpers import Process, spin_for, spin_until
+
+ON, BRAKE = 0x60, 0x40
+LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+NODE = [sys.executable, "-m"]
+
+
+@pytest.fixture
+def stack():
+    """Bus, driver and shield processes, and a test node that plays the policy."""
+    with FakeBusProcess(["--pty"]) as bus:
+        procs = [Process(NODE + ["kraby_rl.nodes.servo_driver_node", "--ros-args",
+                                 "-p", f"port:={bus.url}"]),
+                 Process(NODE + ["kraby_rl.nodes.safety_shield_node", "--ros-args",
+                                 "-p", "command_timeout_s:=0.3"])]
+        ros.init(args=["test"])
+        node = ros.Node("policy_stand_in")
+        s = Stack(node, bus, procs)
+        try:
+            yield s
+        finally:
+            node.destroy_node()
+            ros.shutdown()
+            for p in procs:
+                p.stop()
+
+
+class Stack:
+    def __init__(self, node, bus, procs):
+        self.node, self.bus, self.procs = node, bus, procs
+        self.states, self.diag = [], {}
+        node.create_subscription(std_msgs.String, "safety/state",
+                                 lambda m: self.states.append(m.data), LATCHED)
+        node.create_subscription(diagnostic_msgs.DiagnosticArray, "diagnostics",
+                                 self._on_diag, 10)
+        self.pub = node.create_publisher(sensor_msgs.JointState, "policy/joint_targets", 10)
+        self.reset_pub = node.create_publisher(std_msgs.Empty, "safety/reset", 10)
+        self.goal = None
+        self.names = list(J.JOINT_NAMES)
+        node.create_timer(0.02, self._send)
+
+    def _on_diag(self, msg):
+        for st in msg.status:
+            self.diag[st.name] = st
+
+    def _send(self):
+        if self.goal is not None:
+            self.pub.publish(sensor_msgs.JointState(name=self.names,
+                                                    position=list(map(float, self.goal))))
+
+    def truth(self):
+        return self.bus.control(cmd="state")
+
+    def wait_state(self, state, timeout=10.0):
+        assert spin_until(self.node, lambda: self.states and self.states[-1] == state,
+                          timeout=timeout), f"safety/state {self.states}, wanted {state}"
+
+    def reach(self, goal, tol=0.01, timeout=10.0):
+        self.goal = np.asarray(goal, float)
+        ok = spin_until(self.node, lambda: np.abs(np.array(self.truth()["q"])
+                                                   - self.goal).max() < tol, timeout=timeout)
+        assert ok, f"pose not reached: {np.array(self.truth()['q']) - self.goal}"
+
+
+def test_real_stack_reaches_commanded_poses_and_estop_latches_until_reset(stack):
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE + 0.1)
+    assert set(stack.truth()["torque"]) == {ON}
+    stack.reach(J.DEFAULT_POSE - 0.1)
+    estop = Process([sys.executable, "-m", "kraby_rl.cli", "topic", "pub", "--once",
+                     "emergency_stop", "std_msgs/msg/Bool", "{data: true}"])
+    try:
+        assert spin_until(stack.node, lambda: set(stack.truth()["torque"]) == {BRAKE}, 10)
+        stack.wait_state("ESTOP")
+    finally:
+        estop.stop()
+    frozen = np.array(stack.truth()["q"])
+    stack.goal = J.DEFAULT_POSE + 0.2            # the policy keeps asking; nothing moves
+    spin_for(stack.node, 1.0)
+    assert set(stack.truth()["torque"]) == {BRAKE}
+    assert np.abs(np.array(stack.truth()["q"]) - frozen).max() < 0.01
+    stack.reset_pub.publish(std_msgs.Empty())    # refused: emergency_stop is still true
+    spin_for(stack.node, 0.5)
+    assert stack.states[-1] == "ESTOP"
+    release = stack.node.create_publisher(std_msgs.Bool, "emergency_stop", 10)
+    spin_until(stack.node, lambda: release.get_subscription_count() >= 2, 5)
+    release.publish(std_msgs.Bool(data=False))
+    spin_for(stack.node, 0.3)
+    assert stack.states[-1] == "ESTOP"           # false alone does not release
+    stack.reset_pub.publish(std_msgs.Empty())
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE + 0.2)
+    assert set(stack.truth()["torque"]) == {ON}
+
+
+def test_bad_targets_are_rejected_and_counted_and_never_reach_the_bus(stack):
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE)
+    bad = J.DEFAULT_POSE.copy()
+    bad[4] = float("nan")
+    stack.goal = bad
+    spin_for(stack.node, 0.4)
+    stack.names = list(J.JOINT_NAMES)[:17]
+    stack.goal = J.DEFAULT_POSE[:17] + 0.3
+    spin_for(stack.node, 0.4)
+    stack.names = list(J.JOINT_NAMES)
+    far = J.DEFAULT_POSE.copy()
+    far[0] = 3.0                                 # far beyond the coxa limit: clamped
+    stack.reach(np.where(np.arange(18) == 0, J.SOFT_UPPER[0], J.DEFAULT_POSE), tol=0.02)
+    stack.goal = far
+    spin_for(stack.node, 1.5)
+    q = np.array(stack.truth()["q"])
+    assert q[0] == pytest.approx(J.SOFT_UPPER[0], abs=0.02)
+    assert spin_until(stack.node, lambda: "kraby_rl: safety_shield" in stack.diag, 3)
+    values = {kv.key: kv.value for kv in stack.diag["kraby_rl: safety_shield"].values}
+    assert int(values["rejected_non_finite"]) >= 5
+    assert int(values["rejected_wrong_length"]) >= 5
+    assert int(values["clamped_lf_coxa"]) >= 1
+
+
+def test_a_dead_policy_and_a_mute_servo_each_lead_to_a_safe_stop(stack):
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE + 0.05)
+    stack.goal = None                            # the policy dies
+    stack.wait_state("FAULT:stale_command", timeout=2.0)
+    held = np.array(stack.truth()["q"])
+    spin_for(stack.node, 0.5)
+    assert set(stack.truth()["torque"]) == {ON}  # held standing, not dropped
+    assert np.abs(np.array(stack.truth()["q"]) - held).max() < 0.01
+    stack.reset_pub.publish(std_msgs.Empty())
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE)
+    stack.bus.control(cmd="fault", fault="mute", id=7)
+    stack.wait_state("FAULT:stale_state", timeout=3.0)
+
+    def names_servo():
+        st = stack.diag.get("kraby_rl: servo_driver")
+        return st is not None and "ID 7" in st.message
+    assert spin_until(stack.node, names_servo, 5)
+    assert stack.diag["kraby_rl: servo_driver"].level == diagnostic_msgs.DiagnosticStatus.ERROR
+
+
+def test_shutdown_leaves_the_servos_braked(stack):
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE + 0.05)
+    driver = stack.procs[0]
+    driver.proc.send_signal(2)                   # Ctrl-C
+    assert driver.wait(timeout=10) == 0
+    assert set(stack.truth()["torque"]) == {BRAKE}
+    assert "servos left brake" in driver.stderr
+
+
+def test_driver_refuses_bad_parameters_with_a_clear_error():
+    p = Process(NODE + ["kraby_rl.nodes.servo_driver_node", "--ros-args",
+                        "-p", "port:=/dev/does-not-exist", "-p", "estop_action:=brake"])
+    try:
+        assert p.wait(timeout=30) == 2
+        assert "parameter 'port': cannot open '/dev/does-not-exist'" in p.stderr
+    finally:
+        p.stop()
+    p = Process(NODE + ["kraby_rl.nodes.servo_driver_node", "--ros-args",
+                        "-p", "estop_action:=explode"])
+    try:
+        assert p.wait(timeout=30) == 2
+        assert "parameter 'estop_action': expected brake or free, found 'explode'" in p.stderr
+    finally:
+        p.stop()
