@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim,bus,pubsub,timer}``: prints figures, last line JSON."""
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop}``: prints figures, last line JSON."""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer"], help="benchmark to run")
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop"], help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")
@@ -17,6 +17,7 @@ def main(argv=None) -> int:
                    help="bus: servo response latency [us]")
     p.add_argument("--transport", choices=["pty", "tcp"], default="pty", help="bus: link")
     p.add_argument("--messages", type=int, default=2000, help="pubsub: messages sent")
+    p.add_argument("--trials", type=int, default=30, help="estop: stops measured")
     p.add_argument("--rate", type=float, default=None,
                    help="pubsub: publish rate (default 200 Hz); timer: rate (default 50 Hz)")
     args = p.parse_args(argv)
@@ -46,6 +47,13 @@ def main(argv=None) -> int:
               f"calls, mean period {result['mean_period_ms']} ms (error "
               f"{result['mean_period_error_pct']} %), jitter p99 {result['p99_jitter_ms']} ms, "
               f"max {result['max_jitter_ms']} ms")
+    elif args.name == "estop":
+        from kraby_rl.bench.estop import run as run_estop
+        result = run_estop(args.trials)
+        print(f"emergency_stop published in another process -> brake packet on the virtual "
+              f"bus (servo_driver at 50 Hz, 500 kbaud): {result['braked']}/{result['trials']} "
+              f"braked, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max "
+              f"{result['max_ms']} ms")
     print(json.dumps(result))
     return 0
 

@@ -76,7 +76,8 @@ class FakeBusServer:
             self._reopen_at = self.clock() + float(msg.get("down_s", 1.0))
             return {"ok": True}
         if cmd == "state":
-            return {"ok": True, **self.bus.snapshot()}
+            # clock_origin: add it to bus times to get time.perf_counter() (CLOCK_MONOTONIC)
+            return {"ok": True, "clock_origin": self._t0, **self.bus.snapshot()}
         if cmd == "quit":
             self.running = False
             return {"ok": True}

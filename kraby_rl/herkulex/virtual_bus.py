@@ -69,6 +69,7 @@ class VirtualBus:
         self.drop = {}       # servo id or None (any) -> replies left to drop
         self.corrupt = {}    # servo id or None -> replies left to corrupt
         self.muted: set[int] = set()
+        self.torque_log: list[tuple[float, int, int]] = []
         self.stats = {"requests": 0, "replies": 0, "bad_checksum": 0, "garbage_bytes": 0,
                       "collisions": 0, "dropped": 0, "corrupted": 0, "bytes_in": 0,
                       "bytes_out": 0}
@@ -151,6 +152,11 @@ class VirtualBus:
 
     def _dispatch(self, pkt: P.Packet, t: float) -> bytes | None:
         self.stats["requests"] += 1
+        if pkt.cmd == P.Cmd.RAM_WRITE and pkt.data[:1] == bytes([P.Ram.TORQUE_CONTROL]) \
+                and len(pkt.data) >= 3:
+            # When each torque write arrived (bus clock), for the e-stop benchmark.
+            self.torque_log.append((t, pkt.pid, pkt.data[2]))
+            del self.torque_log[:-50]
         if pkt.pid == P.BROADCAST_ID:
             targets = [s for s in self.servos if s.id not in self.muted]
         else:
@@ -240,4 +246,5 @@ class VirtualBus:
             "status_error": [int(s.ram[P.Ram.STATUS_ERROR]) for s in self.servos],
             "calibration": [s.calibration for s in self.servos],
             "stats": dict(self.stats),
+            "torque_log": [list(e) for e in self.torque_log],
         }

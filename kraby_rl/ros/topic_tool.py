@@ -18,7 +18,10 @@ import time
 
 import yaml
 
+from .embedded.context import ExternalShutdownException
+
 DISCOVERY_WAIT_S = 1.0
+
 
 
 class ToolError(Exception):
@@ -246,7 +249,7 @@ def cmd_echo(args):
                       file=sys.stderr)
                 return 1
             spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         _close(node)
@@ -297,7 +300,7 @@ def cmd_pub(args):
             pub.wait_for_acks(2.0)   # reliable: do not exit before the subscribers have it
         if qos.durability == DurabilityPolicy.TRANSIENT_LOCAL and times is not None:
             time.sleep(0.2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         _close(node)
@@ -325,7 +328,7 @@ def cmd_hz(args):
                 next_print = time.monotonic()
                 print(hz_report(stamps) or "no new messages", flush=True)
         print(hz_report(stamps) or f"no messages on {fqn}", flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         _close(node)
