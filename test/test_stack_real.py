@@ -2,7 +2,6 @@
 in its own process over loopback DDS, driven and stopped from other processes."""
 
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -70,8 +69,10 @@ class Stack:
 
     def reach(self, goal, tol=0.01, timeout=10.0):
         self.goal = np.asarray(goal, float)
-        ok = spin_until(self.node, lambda: np.abs(np.array(self.truth()["q"])
-                                                   - self.goal).max() < tol, timeout=timeout)
+
+        def there():
+            return np.abs(np.array(self.truth()["q"]) - self.goal).max() < tol
+        ok = spin_until(self.node, there, timeout=timeout)
         assert ok, f"pose not reached: {np.array(self.truth()['q']) - self.goal}"
 
 

@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop}``: prints figures, last line JSON."""
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop}``: figures, last line JSON."""
 
 import argparse
 import json
@@ -7,7 +7,8 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop"], help="benchmark to run")
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop"],
+                   help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds")

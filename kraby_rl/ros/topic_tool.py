@@ -23,7 +23,6 @@ from .embedded.context import ExternalShutdownException
 DISCOVERY_WAIT_S = 1.0
 
 
-
 class ToolError(Exception):
     """A tool failed; the message is for the user."""
 
