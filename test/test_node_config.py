@@ -1,0 +1,27 @@
+"""Each node's config/<node>.yaml lists exactly its parameters, with its defaults."""
+
+import os
+
+import pytest
+import yaml
+
+from kraby_rl.nodes import safety_shield_node, servo_driver_node
+from kraby_rl.ros.embedded.arguments import parse_arguments
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("module,name", [(servo_driver_node, "servo_driver"),
+                                         (safety_shield_node, "safety_shield")])
+def test_config_file_matches_the_declared_parameters(module, name):
+    path = os.path.join(ROOT, "config", f"{name}.yaml")
+    with open(path) as f:
+        (section,) = yaml.safe_load(f).values()
+    in_file = section["ros__parameters"]
+    declared = {n: default for n, default, _description in module.PARAMETERS}
+    assert in_file == declared
+    assert all(description for _n, _d, description in module.PARAMETERS)
+    # the file's section applies to the node in any namespace
+    overrides = parse_arguments(["x", "--ros-args", "--params-file", path])
+    assert set(overrides.parameters_for(f"/kraby/{name}")) == set(declared)
+    assert overrides.parameters_for("/kraby/other_node") == {}
