@@ -1,5 +1,6 @@
 """Helpers for tests that run ROS nodes in separate processes."""
 
+import contextlib
 import json
 import os
 import queue
@@ -89,3 +90,30 @@ def spin_for(node, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ros.spin_once(node, timeout_sec=0.02)
+
+
+@contextlib.contextmanager
+def ros_node(name):
+    """A context and one node in this process, shut down afterwards whatever happens."""
+    ros.init(args=["test"])
+    node = ros.Node(name)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        ros.try_shutdown()
+
+
+@contextlib.contextmanager
+def processes(factory):
+    """`start(*args)` -> Process via `factory`; every process started is stopped at the end."""
+    started = []
+
+    def start(*args):
+        started.append(factory(*args))
+        return started[-1]
+    try:
+        yield start
+    finally:
+        for p in started:
+            p.stop()

@@ -14,7 +14,7 @@ from kraby_rl import ros
 from kraby_rl.ros.embedded.messages import get_message, type_hash
 from kraby_rl.ros.topic_tool import Graph
 from kraby_rl.ros.messages import std_msgs
-from ros_helpers import peer, spin_for, spin_until
+from ros_helpers import peer, processes, ros_node, spin_for, spin_until
 
 RELIABLE = ros.QoSProfile(depth=100)
 LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
@@ -22,24 +22,14 @@ LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCA
 
 @pytest.fixture(scope="module")
 def node():
-    ros.init(args=["test"])
-    n = ros.Node("tester")
-    yield n
-    n.destroy_node()
-    ros.shutdown()
+    with ros_node("tester") as n:
+        yield n
 
 
 @pytest.fixture
 def peers():
-    started = []
-
-    def start(*args):
-        p = peer(*args)
-        started.append(p)
-        return p
-    yield start
-    for p in started:
-        p.stop()
+    with processes(peer) as start:
+        yield start
 
 
 def collect(node, topic, qos):

@@ -10,7 +10,7 @@ from kraby_rl import ros
 from kraby_rl.core import joints as J
 from kraby_rl.herkulex.fake_bus import FakeBusProcess
 from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
-from ros_helpers import Process, spin_for, spin_until
+from ros_helpers import Process, ros_node, spin_for, spin_until
 
 ON, BRAKE = 0x60, 0x40
 LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
@@ -25,14 +25,10 @@ def stack():
                                  "-p", f"port:={bus.url}"]),
                  Process(NODE + ["kraby_rl.nodes.safety_shield_node", "--ros-args",
                                  "-p", "command_timeout_s:=0.3"])]
-        ros.init(args=["test"])
-        node = ros.Node("policy_stand_in")
-        s = Stack(node, bus, procs)
         try:
-            yield s
+            with ros_node("policy_stand_in") as node:
+                yield Stack(node, bus, procs)
         finally:
-            node.destroy_node()
-            ros.shutdown()
             for p in procs:
                 p.stop()
 

@@ -6,33 +6,22 @@ import sys
 import pytest
 import yaml
 
-from kraby_rl import ros
 from kraby_rl.ros.messages import sensor_msgs, std_msgs
-from ros_helpers import Process, spin_until
+from ros_helpers import Process, processes, ros_node, spin_until
 
 KRABY = [sys.executable, "-m", "kraby_rl.cli"]
 
 
 @pytest.fixture(scope="module")
 def node():
-    ros.init(args=["test"])
-    n = ros.Node("topic_tool_tester")
-    yield n
-    n.destroy_node()
-    ros.shutdown()
+    with ros_node("topic_tool_tester") as n:
+        yield n
 
 
 @pytest.fixture
 def kraby():
-    started = []
-
-    def start(*args):
-        p = Process([*KRABY, "topic", *args])
-        started.append(p)
-        return p
-    yield start
-    for p in started:
-        p.stop()
+    with processes(lambda *args: Process([*KRABY, "topic", *args])) as start:
+        yield start
 
 
 def finish(node, proc, timeout=20):
