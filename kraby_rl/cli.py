@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     servo_tools.add_parser(sub)
     from kraby_rl.ros import topic_tool
     topic_tool.add_parser(sub)
+    from kraby_rl import launcher
+    launcher.add_parser(sub)
     f = sub.add_parser("fake-bus", add_help=False,
                        help="start the virtual Herkulex bus (pty or TCP); --help for options")
     f.set_defaults(func=cmd_fake_bus)
