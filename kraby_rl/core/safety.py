@@ -241,11 +241,9 @@ class SafetyShield:
         return None
 
     def _trip(self, trip: Trip):
-        if self.cause is not None:
-            if trip.cause == "estop" and self.cause.cause != "estop":
-                pass                    # an e-stop overrides a fault: stop commanding at all
-            else:
-                return
+        # Latched: only an e-stop overrides an earlier fault (then nothing is commanded at all).
+        if self.cause is not None and not (trip.cause == "estop" and self.cause.cause != "estop"):
+            return
         self.cause = trip
         self._pending.append(trip)
         if trip.cause in ("estop", "heartbeat"):

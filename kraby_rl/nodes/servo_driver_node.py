@@ -142,8 +142,10 @@ class ServoDriverNode(ros.Node):
             delay = next_t - time.monotonic()
             if delay < -period:
                 next_t = time.monotonic()
+            elif delay > 0 and not self.estop.is_set():
+                self.estop.wait(delay)  # wakes at once on an e-stop
             elif delay > 0:
-                self.estop.wait(delay) if not self.estop.is_set() else time.sleep(delay)
+                time.sleep(delay)
 
     def publish_diagnostics(self):
         health = self.bus.health_report()

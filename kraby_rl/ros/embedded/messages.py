@@ -111,7 +111,7 @@ def get_message(type_name):
     for const_name, _const_type, value in constants:
         setattr(cls, const_name, value)
     cls._ros_type = full
-    cls._field_types = {name: _describe(nt, arg) for name, (nt, arg) in fields}
+    cls._nested = {name: _nested(nt, arg) for name, (nt, arg) in fields}
     return cls
 
 
@@ -139,18 +139,13 @@ def _field_type(node_type, arg):
     return seq, dataclasses.field(default_factory=list)
 
 
-def _describe(node_type, arg):
-    """rosidl-style field type text ('double', 'sequence<string>', 'sensor_msgs/Foo')."""
-    if node_type == Nodetype.BASE:
-        base, bound = arg
-        return f"string<{bound}>" if base == "string" and bound else base
-    if node_type == Nodetype.NAME:
-        return arg
+def _nested(node_type, arg):
+    """(message type of the items or None, fixed length or None) of a list field."""
+    if node_type not in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+        return None, None
     (sub_type, sub_arg), length = arg
-    inner = _describe(sub_type, sub_arg)
-    if node_type == Nodetype.ARRAY:
-        return f"{inner}[{length}]"
-    return f"sequence<{inner}, {length}>" if length else f"sequence<{inner}>"
+    inner = sub_arg if sub_type == Nodetype.NAME else None
+    return inner, (length if node_type == Nodetype.ARRAY else None)
 
 
 def type_hash(type_name):
@@ -198,25 +193,16 @@ def from_dict(cls, values, path=None):
         elif isinstance(current, list):
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f"{where}: expected a list, found {value!r}")
-            item_type = cls._field_types[name]
-            inner = _inner_message(item_type)
+            inner, length = cls._nested[name]
             if inner is not None:
                 value = [from_dict(get_message(inner), v, f"{where}[{i}]")
                          for i, v in enumerate(value)]
-            if "[" in item_type and item_type.endswith("]") and len(value) != len(current):
-                raise ValueError(f"{where}: expected {len(current)} values, found {len(value)}")
+            if length is not None and len(value) != length:
+                raise ValueError(f"{where}: expected {length} values, found {len(value)}")
             setattr(msg, name, list(value))
         else:
             setattr(msg, name, _scalar(where, current, value))
     return msg
-
-
-def _inner_message(field_type):
-    base = field_type
-    if base.startswith("sequence<"):
-        base = base[len("sequence<"):].split(",")[0].rstrip(">")
-    base = base.split("[")[0]
-    return base if "/" in base else None
 
 
 def _scalar(where, current, value):

@@ -103,29 +103,22 @@ class Node:
         self.context.graph_changed()
         return timer
 
+    def _destroy(self, entities, entity, close):
+        if entity not in entities:
+            return False
+        entities.remove(entity)
+        close()
+        self.context.graph_changed()
+        return True
+
     def destroy_publisher(self, publisher):
-        if publisher in self.publishers:
-            self.publishers.remove(publisher)
-            publisher._close()
-            self.context.graph_changed()
-            return True
-        return False
+        return self._destroy(self.publishers, publisher, publisher._close)
 
     def destroy_subscription(self, subscription):
-        if subscription in self.subscriptions:
-            self.subscriptions.remove(subscription)
-            subscription._close()
-            self.context.graph_changed()
-            return True
-        return False
+        return self._destroy(self.subscriptions, subscription, subscription._close)
 
     def destroy_timer(self, timer):
-        if timer in self.timers:
-            self.timers.remove(timer)
-            timer.cancel()
-            self.context.graph_changed()
-            return True
-        return False
+        return self._destroy(self.timers, timer, timer.cancel)
 
     def destroy_node(self):
         for pub in list(self.publishers):
@@ -139,7 +132,7 @@ class Node:
 
     def count_publishers(self, topic_name):
         fqn = self.resolve_topic_name(topic_name)
-        return max([len(s._reader.get_matched_publications()) for s in self.subscriptions
+        return max([s.get_publisher_count() for s in self.subscriptions
                     if s.topic_name == fqn] or [0])
 
     def count_subscribers(self, topic_name):

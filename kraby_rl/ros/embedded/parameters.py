@@ -82,9 +82,6 @@ class Parameter:
             raise TypeError(f"the value {value!r} cannot be a parameter (expected bool, int, "
                             "float, str, bytes or a list of one of them)")
 
-        def check(self, value):
-            return Parameter.Type.from_parameter_value(value) == self
-
     ARRAY_TYPES = None  # filled below
 
     def __init__(self, name, type_=None, value=None):
