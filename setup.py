@@ -44,7 +44,12 @@ setup(
         "console_scripts": [
             "kraby = kraby_rl.cli:main",
             "servo_driver = kraby_rl.nodes.servo_driver_node:main",
+            "sim_node = kraby_rl.nodes.sim_node:main",
+            "state_estimator = kraby_rl.nodes.state_estimator_node:main",
             "safety_shield = kraby_rl.nodes.safety_shield_node:main",
+            "policy_node = kraby_rl.nodes.policy_node:main",
+            "gym_bridge = kraby_rl.nodes.gym_bridge_node:main",
+            "description_publisher = kraby_rl.nodes.description_publisher_node:main",
         ],
     },
 )

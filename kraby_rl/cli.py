@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     topic_tool.add_parser(sub)
     from kraby_rl import launcher
     launcher.add_parser(sub)
+    from kraby_rl import demo
+    demo.add_parser(sub)
     f = sub.add_parser("fake-bus", add_help=False,
                        help="start the virtual Herkulex bus (pty or TCP); --help for options")
     f.set_defaults(func=cmd_fake_bus)

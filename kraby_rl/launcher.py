@@ -7,6 +7,7 @@ driver last). `port:=virtual` first starts the virtual Herkulex bus, driven by P
 DDS stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE or ROS_LOCALHOST_ONLY is set.
 """
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +19,8 @@ from kraby_rl.ros.topic_tool import loopback_by_default
 
 
 def add_parser(sub):
-    p = sub.add_parser("launch", help="run a stack (real) without ROS 2")
-    p.add_argument("stack", choices=["real"])
+    p = sub.add_parser("launch", help="run a stack (real, sim, sim_train) without ROS 2")
+    p.add_argument("stack", choices=launching.STACKS)
     p.add_argument("arguments", nargs="*", metavar="name:=value",
                    help="launch arguments: " + "; ".join(
                        f"{k} (default {v!r}): {h}" for k, (v, h) in launching.ARGUMENTS.items()))
@@ -34,7 +35,15 @@ def _pump(name, stream):
     stream.close()
 
 
-def _stop(proc, timeout=5.0):
+def _start(name, cmd):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
+    return proc
+
+
+def stop_process(proc, timeout=5.0):
+    """SIGINT, then SIGKILL after ``timeout`` s; waits for the exit."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -65,25 +74,27 @@ def main(args):
             port_url = bus.url
             print(f"kraby launch: virtual Herkulex bus on {port_url}", file=sys.stderr)
         for spec in launching.stack(args.stack, values, port_url):
-            cmd = [sys.executable, "-m", f"kraby_rl.nodes.{spec.executable}_node",
-                   *spec.ros_args(values["namespace"])]
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, start_new_session=True)
-            threading.Thread(target=_pump, args=(spec.name, proc.stdout), daemon=True).start()
-            procs.append((spec.name, proc))
+            cmd = [sys.executable, "-m", spec.module, *spec.ros_args(values["namespace"])]
+            procs.append((spec.name, _start(spec.name, cmd)))
+        if values["rviz"] == "true":
+            if shutil.which("rviz2"):
+                procs.append(("rviz2", _start("rviz2", ["rviz2", "-d", launching.rviz_config()])))
+            else:
+                print("kraby launch: rviz:=true but rviz2 is not installed (it comes with "
+                      "ROS 2); the stack runs without it", file=sys.stderr)
         end = None if args.duration is None else time.monotonic() + args.duration
         while not stopping.is_set() and (end is None or time.monotonic() < end):
-            failed = [(n, p.returncode) for n, p in procs if p.poll() is not None]
-            if failed:
-                name, code = failed[0]
+            ended = [(n, p.returncode) for n, p in procs if p.poll() is not None]
+            if ended:
+                name, code = ended[0]
                 print(f"kraby launch: {name} exited with status {code}; stopping the stack",
                       file=sys.stderr)
-                status = 1
+                status = 1 if code else 0
                 break
             stopping.wait(0.1)
     finally:
         for _name, proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
         if bus is not None:
             bus.close()
         for s, handler in previous.items():

@@ -12,24 +12,62 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 
-SHARE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+def _share():
+    """Where config/, urdf/ and policies/ are: the source tree (editable installs), else the
+    ament share directory of an installed package."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isdir(os.path.join(here, "config")):
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return get_package_share_directory("kraby_rl")
+    except Exception:  # noqa: B902 - no ROS 2: the pip install's data files
+        return os.path.join(sys.prefix, "share", "kraby_rl")
+
+
+SHARE = _share()
+
+EXECUTABLES = {
+    "servo_driver": "kraby_rl.nodes.servo_driver_node",
+    "sim_node": "kraby_rl.nodes.sim_node",
+    "state_estimator": "kraby_rl.nodes.state_estimator_node",
+    "safety_shield": "kraby_rl.nodes.safety_shield_node",
+    "policy_node": "kraby_rl.nodes.policy_node",
+    "gym_bridge": "kraby_rl.nodes.gym_bridge_node",
+    "description_publisher": "kraby_rl.nodes.description_publisher_node",
+}
+"""Console script (``ros2 run kraby_rl NAME``) -> module; setup.py installs the same."""
+
+STACKS = ("real", "sim", "sim_train")
 
 ARGUMENTS = {
     "port": ("/dev/ttyUSB0", "servo bus URL, or 'virtual' for the PyBullet-driven virtual bus"),
+    "policy": ("stand", "exported policy: a directory or the name of one in policies/"),
     "config": ("", "a params file applied to every node (on top of config/<node>.yaml)"),
-    "use_sim_time": ("false", "follow /clock"),
+    "use_sim_time": ("false", "follow /clock (the sim stack's sim_node then publishes it)"),
+    "rviz": ("false", "also start rviz2 with config/kraby.rviz (needs ROS 2)"),
     "namespace": ("", "namespace of every node"),
+    "train_config": ("", "sim_train: training YAML ('' = config/train_ppo.yaml)"),
+    "run_dir": ("runs/sim_train", "sim_train: where checkpoints and logs go"),
 }
 
 
 @dataclasses.dataclass
 class NodeSpec:
-    executable: str                     # console script == module kraby_rl.nodes.<x>_node
+    executable: str                     # a key of EXECUTABLES
     name: str
     parameters: dict = dataclasses.field(default_factory=dict)
     params_files: list = dataclasses.field(default_factory=list)
     remaps: list = dataclasses.field(default_factory=list)
+    ros_package: str = "kraby_rl"       # with ROS 2, run this package's executable instead
+    ros_executable: str = ""
+
+    @property
+    def module(self):
+        return EXECUTABLES[self.executable]
 
     def ros_args(self, namespace=""):
         args = ["--ros-args", "-r", f"__node:={self.name}"]
@@ -57,6 +95,11 @@ def parse_launch_arguments(items):
             raise ValueError(f"launch argument {item!r}: expected name:=value with a name "
                              f"from {', '.join(ARGUMENTS)}")
         values[name] = value
+    for name in ("use_sim_time", "rviz"):
+        if values[name].lower() not in ("true", "false"):
+            raise ValueError(f"launch argument {name}: expected true or false, found "
+                             f"{values[name]!r}")
+        values[name] = values[name].lower()
     return values
 
 
@@ -64,23 +107,88 @@ def config_file(node):
     return os.path.join(SHARE, "config", f"{node}.yaml")
 
 
+def rviz_config():
+    return os.path.join(SHARE, "config", "kraby.rviz")
+
+
 def stack(name, args, port_url=None):
-    """The NodeSpecs of a stack, in start order.
+    """The NodeSpecs of a stack, in start order (stopped in reverse: the driver last).
 
     Args:
-        name: 'real' (more to come).
+        name: 'real', 'sim' or 'sim_train'.
         args: launch arguments from `parse_launch_arguments`.
         port_url: the bus URL to give the driver (the virtual bus's, when port:=virtual).
     """
-    if name != "real":
-        raise ValueError(f"stack {name!r}: expected one of real (sim and sim_train are not "
-                         "built yet)")
+    if name not in STACKS:
+        raise ValueError(f"stack {name!r}: expected one of {', '.join(STACKS)}")
     common = {"use_sim_time": args["use_sim_time"]}
     extra = [args["config"]] if args["config"] else []
-    return [
-        NodeSpec("servo_driver", "servo_driver",
-                 {**common, "port": port_url or args["port"]},
-                 [config_file("servo_driver"), *extra]),
-        NodeSpec("safety_shield", "safety_shield", dict(common),
-                 [config_file("safety_shield"), *extra]),
-    ]
+
+    def node(executable, node_name=None, **params):
+        node_name = node_name or executable
+        files = [config_file(node_name)] if os.path.exists(config_file(node_name)) else []
+        return NodeSpec(executable, node_name, {**common, **params}, files + extra)
+
+    description = node("description_publisher", "robot_state_publisher")
+    description.ros_package = description.ros_executable = "robot_state_publisher"
+    if name == "sim_train":
+        train = {"mode": "sim", "run_dir": args["run_dir"]}
+        if args["train_config"]:
+            train["train_config"] = args["train_config"]
+        return [description, node("gym_bridge", **train)]
+    if name == "real":
+        robot = node("servo_driver", port=port_url or args["port"])
+    else:
+        robot = node("sim_node", publish_clock=args["use_sim_time"])
+    return [robot, description, node("state_estimator"), node("safety_shield"),
+            node("policy_node", policy=args["policy"])]
+
+
+def ros_node_arguments(spec, args):
+    """The keyword arguments of ``launch_ros.actions.Node`` for a NodeSpec (ROS 2 path)."""
+    import yaml
+    params = {k: yaml.safe_load(v) if isinstance(v, str) else v
+              for k, v in spec.parameters.items()}
+    if spec.ros_package == "robot_state_publisher":
+        from kraby_rl.core.urdf import find_urdf
+        with open(find_urdf()) as fh:
+            params["robot_description"] = fh.read()
+    return {"package": spec.ros_package, "executable": spec.ros_executable or spec.executable,
+            "name": spec.name, "namespace": args["namespace"],
+            "parameters": [*spec.params_files, params], "remappings": list(spec.remaps),
+            "output": "screen"}
+
+
+VIRTUAL_BUS_LINK = "/tmp/kraby_virtual_bus"
+
+
+def launch_description(stack_name):
+    """The ``LaunchDescription`` of launch/<stack_name>.launch.py (needs ROS 2's launch)."""
+    from launch import LaunchDescription
+    from launch.actions import (DeclareLaunchArgument, ExecuteProcess, OpaqueFunction,
+                                TimerAction)
+    from launch.conditions import IfCondition
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    def build(context):
+        values = parse_launch_arguments(
+            f"{k}:={LaunchConfiguration(k).perform(context)}" for k in ARGUMENTS)
+        actions, delay = [], 0.0
+        port_url = None
+        if stack_name == "real" and values["port"] == "virtual":
+            link = f"{VIRTUAL_BUS_LINK}_{os.getpid()}"
+            actions.append(ExecuteProcess(cmd=[sys.executable, "-m", "kraby_rl.cli", "fake-bus",
+                                               "--pty", "--physics", "pybullet", "--link", link],
+                                          output="screen"))
+            port_url, delay = link, 3.0         # the pty link exists once the bus runs
+        nodes = [Node(**ros_node_arguments(spec, values))
+                 for spec in stack(stack_name, values, port_url)]
+        actions += [TimerAction(period=delay, actions=nodes)] if delay else nodes
+        return actions
+
+    declared = [DeclareLaunchArgument(k, default_value=v, description=h)
+                for k, (v, h) in ARGUMENTS.items()]
+    rviz = Node(package="rviz2", executable="rviz2", arguments=["-d", rviz_config()],
+                condition=IfCondition(LaunchConfiguration("rviz")), output="screen")
+    return LaunchDescription([*declared, OpaqueFunction(function=build), rviz])

@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: a short PPO training run on Hexapod-v0, its export to a
-# torch-free policy, and an evaluation of the exported policy beside the reference tripod gait.
+# The main job on embedded defaults: the sim stack (every node its own process, loopback DDS)
+# runs a policy for a fixed time; a separate process watches it and prints what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-RUN=${RUN:-runs/demo-$(date +%Y%m%d-%H%M%S)}
-STEPS=${STEPS:-20000}
-.venv/bin/kraby train --config config/train_ppo.yaml --timesteps "$STEPS" --run-dir "$RUN"
-.venv/bin/kraby export "$RUN"
-echo "== reference tripod gait, forward command 0.1 m/s =="
-.venv/bin/kraby eval tripod --episodes 2 --seconds 10 --command 0.1 0 0
-echo "== the policy just trained ($STEPS steps), same command =="
-.venv/bin/kraby eval "$RUN/export" --episodes 2 --seconds 10 --command 0.1 0 0
+export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}
+.venv/bin/kraby demo --seconds "${SECONDS_RUN:-20}" --policy "${POLICY:-stand}"

@@ -4,6 +4,8 @@ import os
 import signal
 import sys
 
+import pytest
+
 from kraby_rl import ros
 from kraby_rl.launching import parse_launch_arguments, stack
 from kraby_rl.ros.messages import sensor_msgs, std_msgs
@@ -41,7 +43,14 @@ def alive(pid):
 def test_stack_description_is_shared_and_arguments_are_checked():
     args = parse_launch_arguments(["port:=socket://127.0.0.1:4000", "config:=/tmp/x.yaml"])
     nodes = stack("real", args)
-    assert [n.name for n in nodes] == ["servo_driver", "safety_shield"]
+    assert [n.name for n in nodes] == ["servo_driver", "robot_state_publisher",
+                                       "state_estimator", "safety_shield", "policy_node"]
+    sim = stack("sim", args)
+    assert [n.name for n in sim][1:] == [n.name for n in nodes][1:]
+    assert sim[0].executable == "sim_node"
+    train = stack("sim_train", args)
+    assert [n.name for n in train] == ["robot_state_publisher", "gym_bridge"]
+    assert nodes[1].ros_package == "robot_state_publisher"
     driver_args = nodes[0].ros_args("/kraby")
     assert "port:=socket://127.0.0.1:4000" in driver_args and "__ns:=/kraby" in driver_args
     assert "/tmp/x.yaml" in driver_args
@@ -52,6 +61,10 @@ def test_stack_description_is_shared_and_arguments_are_checked():
             in str(exc)
     else:
         raise AssertionError("a misspelt argument was accepted")
+    with pytest.raises(ValueError, match="launch argument rviz: expected true or false"):
+        parse_launch_arguments(["rviz:=yes"])
+    with pytest.raises(ValueError, match="stack 'walk': expected one of real, sim, sim_train"):
+        stack("walk", args)
 
 
 def test_launch_real_over_the_virtual_bus_and_ctrl_c_leaves_nothing_behind():
@@ -68,10 +81,49 @@ def test_launch_real_over_the_virtual_bus_and_ctrl_c_leaves_nothing_behind():
                 launcher.stderr
         assert len(names[-1]) == 18
         kids = children(launcher.proc.pid)
-        assert len(kids) >= 3                      # virtual bus, driver, shield
+        assert len(kids) >= 6                      # virtual bus and the five nodes
         launcher.proc.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=30) == 0
         assert not [k for k in kids if alive(k)]
         assert "servos left brake" in launcher.stderr
     finally:
         launcher.stop()
+
+
+def test_ros2_launch_files_use_the_shared_description():
+    import ast
+
+    from kraby_rl.launching import ros_node_arguments, SHARE
+    for name in ("real", "sim", "sim_train"):
+        path = os.path.join(SHARE, "launch", f"{name}.launch.py")
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", "") == "launch_description"]
+        assert [c.args[0].value for c in calls] == [name]
+        assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+                   for n in tree.body)
+    args = parse_launch_arguments(["use_sim_time:=true", "namespace:=kraby"])
+    specs = stack("sim", args)
+    rsp = ros_node_arguments(specs[1], args)
+    assert (rsp["package"], rsp["executable"]) == ("robot_state_publisher",) * 2
+    assert rsp["parameters"][-1]["use_sim_time"] is True
+    assert rsp["parameters"][-1]["robot_description"].startswith("<?xml")
+    sim = ros_node_arguments(specs[0], args)
+    assert (sim["package"], sim["executable"]) == ("kraby_rl", "sim_node")
+    assert sim["namespace"] == "kraby"
+    assert sim["parameters"][0].endswith("config/sim_node.yaml")
+    assert sim["parameters"][-1]["publish_clock"] is True
+
+
+def test_rviz_config_shows_model_tf_odometry_and_safety_state():
+    import yaml
+
+    from kraby_rl.launching import rviz_config
+    with open(rviz_config()) as f:
+        displays = yaml.safe_load(f)["Visualization Manager"]["Displays"]
+    topics = {d["Class"].split("/")[1]: d.get("Topic", d.get("Description Topic", {}))
+              .get("Value") for d in displays}
+    assert topics["RobotModel"] == "/robot_description"
+    assert topics["Marker"] == "/safety/marker" and "TF" in topics
+    assert "/odom" in [d.get("Topic", {}).get("Value") for d in displays]

@@ -5,14 +5,18 @@ import os
 import pytest
 import yaml
 
-from kraby_rl.nodes import safety_shield_node, servo_driver_node
+from kraby_rl.nodes import (policy_node, safety_shield_node, servo_driver_node, sim_node,
+                            state_estimator_node)
 from kraby_rl.ros.embedded.arguments import parse_arguments
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("module,name", [(servo_driver_node, "servo_driver"),
-                                         (safety_shield_node, "safety_shield")])
+                                         (safety_shield_node, "safety_shield"),
+                                         (sim_node, "sim_node"),
+                                         (state_estimator_node, "state_estimator"),
+                                         (policy_node, "policy_node")])
 def test_config_file_matches_the_declared_parameters(module, name):
     path = os.path.join(ROOT, "config", f"{name}.yaml")
     with open(path) as f:
@@ -25,3 +29,15 @@ def test_config_file_matches_the_declared_parameters(module, name):
     overrides = parse_arguments(["x", "--ros-args", "--params-file", path])
     assert set(overrides.parameters_for(f"/kraby/{name}")) == set(declared)
     assert overrides.parameters_for("/kraby/other_node") == {}
+
+
+def test_every_executable_is_a_console_script_and_a_node_module():
+    import importlib
+    import re
+
+    from kraby_rl.launching import EXECUTABLES
+    with open(os.path.join(ROOT, "setup.py")) as f:
+        scripts = dict(re.findall(r'"(\w+) = (kraby_rl\.nodes\.\w+):main"', f.read()))
+    assert scripts == EXECUTABLES
+    for module in EXECUTABLES.values():
+        assert callable(importlib.import_module(module).main)

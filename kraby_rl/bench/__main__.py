@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop}``: figures, last line JSON."""
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop,loop}``: figures, last line JSON."""
 
 import argparse
 import json
@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop"],
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop", "loop"],
                    help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
@@ -55,6 +55,15 @@ def main(argv=None) -> int:
               f"bus (servo_driver at 50 Hz, 500 kbaud): {result['braked']}/{result['trials']} "
               f"braked, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max "
               f"{result['max_ms']} ms")
+    elif args.name == "loop":
+        from kraby_rl.bench.loop import run as run_loop
+        seconds = args.seconds if "--seconds" in (argv or sys.argv) else 10.0
+        result = run_loop(seconds)
+        print(f"real stack over the virtual bus (500 kbaud, PyBullet), {result['seconds']:g} s: "
+              f"joint_states at {result['rate_hz']} Hz (target 50), interval p50 "
+              f"{result['interval_p50_ms']} ms, p99 {result['interval_p99_ms']} ms; driver "
+              f"cycle p99 {result['driver_cycle_p99_ms']} ms (target < 20), overruns "
+              f"{result['driver_overruns']} in {result['driver_cycles']} cycles")
     print(json.dumps(result))
     return 0
 

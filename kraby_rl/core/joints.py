@@ -220,3 +220,23 @@ def index_map(names) -> np.ndarray:
             f"joint names do not match the Kraby joint table: unknown {unknown}, "
             f"missing {missing}, {len(names)} names given, 18 expected")
     return np.array([names.index(n) for n in JOINT_NAMES], dtype=np.int64)
+
+
+def from_joint_state(msg, velocity=False):
+    """(18,) positions [rad] (and velocities [rad/s], zeros when absent) of a JointState in
+    canonical order (``msg`` is any JointState-like object:
+    ``name``, ``position``, ``velocity``).
+
+    Raises:
+        ValueError: naming what is wrong (unknown or missing names, lengths, non-finite).
+    """
+    try:
+        idx = index_map(msg.name)
+        q = np.asarray(msg.position, float)[idx]
+        w = (np.asarray(msg.velocity, float)[idx] if len(msg.velocity)
+             else np.zeros(NUM_JOINTS))
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ValueError(str(exc)) from None
+    if q.shape != (NUM_JOINTS,) or not np.all(np.isfinite(q)):
+        raise ValueError(f"expected {NUM_JOINTS} finite positions, found {q.tolist()}")
+    return (q, w) if velocity else q

@@ -11,9 +11,15 @@ shank and a sphere foot per leg.
 from __future__ import annotations
 
 import math
+import os
 import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+import numpy as np
 
 from kraby_rl.core import joints as J
+from kraby_rl.core.estimation import quat_from_euler
 
 BODY_SIZE = (0.150, 0.130, 0.045)   # [m] x, y, z of the body box (battery + electronics)
 SERVO_SIZE = (0.045, 0.024, 0.035)  # [m] DRS-0101 case, long side along the link
@@ -142,6 +148,84 @@ def urdf_text() -> str:
                    f'    <origin xyz="0 0 {_f(-l3)}" rpy="0 0 0"/>\n  </joint>\n')
     out.append('</robot>\n')
     return "".join(out)
+
+
+URDF_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "urdf", "kraby.urdf")
+
+
+def find_urdf() -> str:
+    """Path of kraby.urdf: the source tree, else the installed ament share directory."""
+    here = os.path.normpath(URDF_PATH)
+    if os.path.exists(here):
+        return here
+    for base in (sys.prefix, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0]):
+        cand = os.path.join(base, "share", "kraby_rl", "urdf", "kraby.urdf")
+        if base and os.path.exists(cand):
+            return cand
+    raise FileNotFoundError(
+        f"kraby.urdf not found: looked at {here} and <prefix>/share/kraby_rl/urdf/kraby.urdf")
+
+
+@dataclass(frozen=True)
+class UrdfJoint:
+    """One joint of a URDF: parent -> child at ``xyz``/``rpy``, moving about ``axis``."""
+
+    name: str
+    type: str
+    parent: str
+    child: str
+    xyz: tuple
+    rpy: tuple
+    axis: tuple
+
+
+def parse_joints(text: str) -> list:
+    """The joints of a URDF document, in document order.
+
+    Raises:
+        ValueError: naming the joint and the missing or malformed element.
+    """
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f"robot_description: not valid XML ({exc})") from None
+    out = []
+    for j in root.iter("joint"):
+        name = j.get("name", "?")
+        try:
+            origin = j.find("origin")
+            axis = j.find("axis")
+
+            def vec(el, key, default):
+                return tuple(float(v) for v in (el.get(key, default) if el is not None
+                                                else default).split())
+            out.append(UrdfJoint(name, j.get("type"), j.find("parent").get("link"),
+                                 j.find("child").get("link"), vec(origin, "xyz", "0 0 0"),
+                                 vec(origin, "rpy", "0 0 0"), vec(axis, "xyz", "1 0 0")))
+        except (AttributeError, ValueError) as exc:
+            raise ValueError(f"URDF joint {name!r}: expected parent, child and numeric "
+                             f"origin/axis ({exc})") from None
+    return out
+
+
+def joint_transform(joint: UrdfJoint, position: float = 0.0):
+    """(translation (3,), quaternion x, y, z, w) of child in parent at a joint position."""
+    r, p, y = joint.rpy
+    q_origin = quat_from_euler(r, p, y)
+    if joint.type in ("revolute", "continuous") and position:
+        ax = np.asarray(joint.axis, float)
+        ax = ax / np.linalg.norm(ax)
+        s = math.sin(position / 2)
+        q_origin = _quat_mul(q_origin, np.array([ax[0] * s, ax[1] * s, ax[2] * s,
+                                                 math.cos(position / 2)]))
+    return np.asarray(joint.xyz, float), q_origin
+
+
+def _quat_mul(a, b):
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array([aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                     aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz])
 
 
 if __name__ == "__main__":

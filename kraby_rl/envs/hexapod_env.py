@@ -182,7 +182,8 @@ class HexapodEnv(KrabyWorldEnv):
         s = self._state
         return {"reward_terms": terms, "command": self.command.copy(),
                 "base_velocity": s.lin_vel_body.copy(), "yaw_rate": float(s.ang_vel_body[2]),
-                "base_pos": s.base_pos.copy(), "fell": fell, "t": s.t}
+                "base_pos": s.base_pos.copy(), "base_quat": s.base_quat.copy(),
+                "q": s.q.copy(), "fell": fell, "t": s.t}
 
     @property
     def robot_state(self):

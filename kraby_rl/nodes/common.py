@@ -5,7 +5,8 @@ import math
 
 from kraby_rl import ros
 from kraby_rl.core import joints as J
-from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
+from kraby_rl.ros.messages import (diagnostic_msgs, geometry_msgs, nav_msgs, sensor_msgs,
+                                   std_msgs, tf2_msgs)
 
 LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
 # emergency_stop: reliable, keep a few, so a true is never dropped on a busy link.
@@ -38,6 +39,37 @@ def joint_state(node, position, velocity=None, effort=None, names=J.JOINT_NAMES)
     if effort is not None:
         msg.effort = [float(v) for v in effort]
     return msg
+
+
+joint_arrays = J.from_joint_state
+"""(18,) positions (and velocities) of a JointState in canonical order; ValueError if bad."""
+
+
+def odometry(node, position, quaternion, linear, angular, stamp=None,
+             frame="odom", child="base_link"):
+    """nav_msgs/Odometry: pose in ``frame``, twist in ``child`` (REP 105)."""
+    msg = nav_msgs.Odometry()
+    msg.header.stamp = stamp or node.get_clock().now().to_msg()
+    msg.header.frame_id, msg.child_frame_id = frame, child
+    pose, tw = msg.pose.pose, msg.twist.twist
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+    o = pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion)
+    tw.linear.x, tw.linear.y, tw.linear.z = (float(v) for v in linear)
+    tw.angular.x, tw.angular.y, tw.angular.z = (float(v) for v in angular)
+    return msg
+
+
+def odometry_tf(odom):
+    """tf2_msgs/TFMessage with the frame -> child transform of an Odometry."""
+    tf = geometry_msgs.TransformStamped()
+    tf.header = odom.header
+    tf.child_frame_id = odom.child_frame_id
+    p = odom.pose.pose.position
+    tr = tf.transform
+    tr.translation.x, tr.translation.y, tr.translation.z = p.x, p.y, p.z
+    tr.rotation = odom.pose.pose.orientation
+    return tf2_msgs.TFMessage(transforms=[tf])
 
 
 def tilt_from_quaternion(x, y, z, w):

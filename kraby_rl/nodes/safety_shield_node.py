@@ -10,7 +10,7 @@ import time
 from kraby_rl import ros
 from kraby_rl.core.safety import SafetyShield, ShieldLimits
 from kraby_rl.nodes import common as C
-from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs
+from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, visualization_msgs
 from kraby_rl.ros.runner import main_for
 
 PARAMETERS = [
@@ -40,6 +40,8 @@ class SafetyShieldNode(ros.Node):
         self.shield = SafetyShield(limits)
         self.cmd_pub = self.create_publisher(sensor_msgs.JointState, "joint_commands", 10)
         self.state_pub = self.create_publisher(std_msgs.String, "safety/state", C.LATCHED)
+        self.marker_pub = self.create_publisher(visualization_msgs.Marker, "safety/marker",
+                                                C.LATCHED)
         self.diag_pub = self.create_publisher(
             C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
         self.create_subscription(sensor_msgs.JointState, "policy/joint_targets",
@@ -105,6 +107,22 @@ class SafetyShieldNode(ros.Node):
         if self.shield.state != self.published_state:
             self.published_state = self.shield.state
             self.state_pub.publish(C.string(self.shield.state))
+            self.marker_pub.publish(self.marker(self.shield.state))
+
+    def marker(self, state):
+        """The safety state as text above the robot in RViz: green OK, amber WAITING, red."""
+        m = visualization_msgs.Marker(type=visualization_msgs.Marker.TEXT_VIEW_FACING,
+                                      action=visualization_msgs.Marker.ADD, ns="safety", id=0,
+                                      text=state, frame_locked=True)
+        m.header.frame_id = "base_link"
+        m.header.stamp = self.get_clock().now().to_msg()
+        m.pose.position.z = 0.15
+        m.pose.orientation.w = 1.0
+        m.scale.z = 0.04
+        m.color.a = 1.0
+        m.color.r, m.color.g, m.color.b = {"OK": (0.1, 0.8, 0.1), "WAITING": (0.9, 0.7, 0.1)}.get(
+            state, (0.9, 0.1, 0.1))
+        return m
 
     def publish_diagnostics(self):
         state = self.shield.state

@@ -79,14 +79,9 @@ class ServoDriverNode(ros.Node):
     # --- ROS callbacks (executor thread) ---------------------------------------------------
     def on_command(self, msg):
         try:
-            idx = J.index_map(msg.name)
-            q = np.asarray(msg.position, float)[idx]
-        except (ValueError, IndexError, KeyError) as exc:
+            q = C.joint_arrays(msg)
+        except ValueError as exc:
             self.get_logger().warning(f"ignored joint_commands: {exc}", throttle_duration_sec=1)
-            return
-        if q.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(q)):
-            self.get_logger().warning("ignored joint_commands: expected 18 finite positions",
-                                      throttle_duration_sec=1)
             return
         with self.lock:
             self.command, self.command_t = q, time.monotonic()

@@ -11,7 +11,7 @@ import importlib
 from . import IMPLEMENTATION
 
 PACKAGES = ("std_msgs", "builtin_interfaces", "sensor_msgs", "geometry_msgs", "nav_msgs",
-            "tf2_msgs", "diagnostic_msgs", "rosgraph_msgs")
+            "tf2_msgs", "diagnostic_msgs", "rosgraph_msgs", "visualization_msgs")
 
 if IMPLEMENTATION == "rclpy":
     from rosidl_runtime_py.utilities import get_message  # noqa: F401
@@ -49,3 +49,4 @@ nav_msgs = _package("nav_msgs")
 tf2_msgs = _package("tf2_msgs")
 diagnostic_msgs = _package("diagnostic_msgs")
 rosgraph_msgs = _package("rosgraph_msgs")
+visualization_msgs = _package("visualization_msgs")

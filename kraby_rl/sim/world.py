@@ -8,7 +8,6 @@ worlds can live in one process. All arrays are in the canonical joint order
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from dataclasses import dataclass
 
@@ -17,22 +16,7 @@ import pybullet as pb
 
 from kraby_rl.core import joints as J
 from kraby_rl.core.servo_model import ServoBank, ServoParams
-
-URDF_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "urdf", "kraby.urdf")
-
-
-def find_urdf() -> str:
-    """Path of kraby.urdf: the source tree, else the installed ament share directory."""
-    here = os.path.normpath(URDF_PATH)
-    if os.path.exists(here):
-        return here
-    import sys
-    for base in (sys.prefix, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0]):
-        cand = os.path.join(base, "share", "kraby_rl", "urdf", "kraby.urdf")
-        if base and os.path.exists(cand):
-            return cand
-    raise FileNotFoundError(
-        f"kraby.urdf not found: looked at {here} and <prefix>/share/kraby_rl/urdf/kraby.urdf")
+from kraby_rl.core.urdf import find_urdf
 
 
 @dataclass

@@ -46,24 +46,49 @@ def actor_layers(model) -> list:
     return layers
 
 
+def write_export(out_dir: str, layers: list, obs_mean, obs_var, meta: dict,
+                 eps: float = 0.0, clip: float = float("inf")) -> str:
+    """Write ``policy.npz`` + ``policy.json`` (format of ``core.policy_runtime``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    arrays = {}
+    for i, (W, b, _) in enumerate(layers):
+        arrays[f"W{i}"], arrays[f"b{i}"] = (np.asarray(W, np.float32),
+                                            np.asarray(b, np.float32))
+    arrays["obs_mean"] = np.asarray(obs_mean, np.float64)
+    arrays["obs_var"] = np.asarray(obs_var, np.float64)
+    np.savez(os.path.join(out_dir, "policy.npz"), **arrays)
+    meta = {**meta, "activations": [a for _, _, a in layers], "obs_eps": float(eps)}
+    if np.isfinite(clip):
+        meta["clip_obs"] = float(clip)
+    with open(os.path.join(out_dir, "policy.json"), "w") as fh:
+        json.dump(meta, fh, indent=1)
+    return out_dir
+
+
+def export_stand(out_dir: str, control_period_s: float = 0.02, clock_hz: float = 2.0) -> str:
+    """The ``stand`` policy: one linear layer with zero weights and bias, so its action is
+    always 0, i.e. the default stance. Shipped so the stacks run a real exported policy
+    through the whole pipeline before a walking one ships."""
+    n = S.OBS_SIZE
+    layers = [(np.zeros((S.ACTION_SIZE, n)), np.zeros(S.ACTION_SIZE), "none")]
+    meta = {**S.spec_metadata(control_period_s, clock_hz), "env_id": "kraby_rl/Hexapod-v0",
+            "algorithm": "constant", "description": "holds the default stance (action 0)",
+            "timesteps": 0, "seed": None, "training": {}}
+    return write_export(out_dir, layers, np.zeros(n), np.ones(n), meta)
+
+
 def export(run_dir: str, out_dir: str | None = None) -> str:
     """Write ``policy.npz`` and ``policy.json`` for a run; returns the export directory."""
     model, vec, cfg = load_model(run_dir)
     out_dir = out_dir or os.path.join(run_dir, "export")
-    os.makedirs(out_dir, exist_ok=True)
     layers = actor_layers(model)
-    arrays = {}
-    for i, (W, b, _) in enumerate(layers):
-        arrays[f"W{i}"], arrays[f"b{i}"] = W.astype(np.float32), b.astype(np.float32)
     n_obs = layers[0][0].shape[1]
     if vec is not None and vec.norm_obs:
-        arrays["obs_mean"] = vec.obs_rms.mean.astype(np.float64)
-        arrays["obs_var"] = vec.obs_rms.var.astype(np.float64)
+        mean, var = vec.obs_rms.mean, vec.obs_rms.var
         eps, clip = float(vec.epsilon), float(vec.clip_obs)
     else:
-        arrays["obs_mean"], arrays["obs_var"] = np.zeros(n_obs), np.ones(n_obs)
+        mean, var = np.zeros(n_obs), np.ones(n_obs)
         eps, clip = 0.0, float("inf")
-    np.savez(os.path.join(out_dir, "policy.npz"), **arrays)
     env = cfg.env
     if cfg.env_id == "kraby_rl/Hexapod-v0":
         contract = S.spec_metadata(env.get("control_period_s", 0.02), env.get("clock_hz", 2.0))
@@ -76,13 +101,7 @@ def export(run_dir: str, out_dir: str | None = None) -> str:
         with open(tj) as fh:
             training = json.load(fh)
     meta = {**contract, "env_id": cfg.env_id, "env": env, "algorithm": cfg.algorithm,
-            "activations": [a for _, _, a in layers], "obs_eps": eps,
-            "clip_obs": clip if np.isfinite(clip) else None,
             "timesteps": int(model.num_timesteps), "seed": cfg.seed,
             "source_run": os.path.abspath(run_dir), "training": training,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    if meta["clip_obs"] is None:
-        meta.pop("clip_obs")
-    with open(os.path.join(out_dir, "policy.json"), "w") as fh:
-        json.dump(meta, fh, indent=1)
-    return out_dir
+    return write_export(out_dir, layers, mean, var, meta, eps, clip)

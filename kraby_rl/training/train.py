@@ -133,8 +133,11 @@ def _callbacks(cfg: TrainConfig, run_dir: str):
 
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
-          progress_bar: bool | None = None, log=print) -> str:
+          progress_bar: bool | None = None, log=print, callbacks=()) -> str:
     """Train (or resume) into ``run_dir``; returns the path of the final model.
+
+    ``callbacks`` are extra stable-baselines3 callbacks; one that raises KeyboardInterrupt
+    stops training with a checkpoint saved, as Ctrl-C does.
 
     Raises:
         FileExistsError: starting a new run in a directory that already holds one.
@@ -182,8 +185,9 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     t0 = time.time()
     try:
         if remaining > 0:
-            model.learn(remaining, callback=_callbacks(cfg, run_dir), progress_bar=progress_bar,
-                        reset_num_timesteps=not resume, tb_log_name="run")
+            model.learn(remaining, callback=_callbacks(cfg, run_dir) + list(callbacks),
+                        progress_bar=progress_bar, reset_num_timesteps=not resume,
+                        tb_log_name="run")
     except KeyboardInterrupt:
         n = save_checkpoint(model, run_dir)
         log(f"interrupted: checkpoint saved at {n} steps; continue with "

@@ -179,6 +179,10 @@ def install_signal_handlers():
 
 
 def uninstall_signal_handlers():
+    """Restore the previous handlers; from another thread (a worker shutting the context
+    down) they stay until the next init, as Python only sets handlers in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     for signum, previous in list(_HANDLERS.items()):
         signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
     _HANDLERS.clear()

@@ -35,7 +35,7 @@ STACK_TYPES = (
     "geometry_msgs/msg/Pose", "geometry_msgs/msg/Transform", "geometry_msgs/msg/TransformStamped",
     "nav_msgs/msg/Odometry", "tf2_msgs/msg/TFMessage",
     "diagnostic_msgs/msg/DiagnosticArray", "diagnostic_msgs/msg/DiagnosticStatus",
-    "diagnostic_msgs/msg/KeyValue", "rosgraph_msgs/msg/Clock",
+    "diagnostic_msgs/msg/KeyValue", "rosgraph_msgs/msg/Clock", "visualization_msgs/msg/Marker",
 )
 
 

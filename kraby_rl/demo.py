@@ -1,0 +1,165 @@
+"""``kraby demo``: the sim stack running a policy for a fixed time, and what it did.
+
+Starts ``kraby launch sim policy:=POLICY`` (every node its own process, DDS on loopback),
+publishes ``cmd_vel`` at 10 Hz, watches the topics from this separate process like any
+ROS 2 tool would, stops the stack with Ctrl-C semantics after ``--seconds`` and prints:
+the safety states seen, distance and mean speed (simulator ground truth and the state
+estimator's odometry side by side), body height, the joint_states rate, the policy's
+inference time and the shield's counters.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from kraby_rl.launcher import stop_process
+from kraby_rl.ros.topic_tool import loopback_by_default
+
+
+def add_parser(sub):
+    p = sub.add_parser("demo", help="run the sim stack with a policy and report what it did")
+    p.add_argument("--seconds", type=float, default=20.0, help="time the policy runs [s]")
+    p.add_argument("--policy", default="stand", help="exported policy (dir or shipped name)")
+    p.add_argument("--command", type=float, nargs=3, default=(0.0, 0.0, 0.0),
+                   metavar=("VX", "VY", "WZ"), help="cmd_vel [m/s, m/s, rad/s]")
+    p.set_defaults(func=main)
+    return p
+
+
+class Watch:
+    """What the demo records from the topics."""
+
+    def __init__(self, node, ros, msgs):
+        latched = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+        self.states, self.truth, self.est, self.js = [], [], [], []
+        self.diag = {}
+        node.create_subscription(msgs.std_msgs.String, "safety/state",
+                                 lambda m: self.states.append(m.data), latched)
+        node.create_subscription(msgs.nav_msgs.Odometry, "sim/odom",
+                                 lambda m: self.truth.append(self._pose(m)), 10)
+        node.create_subscription(msgs.nav_msgs.Odometry, "odom",
+                                 lambda m: self.est.append(self._pose(m)), 10)
+        node.create_subscription(msgs.sensor_msgs.JointState, "joint_states",
+                                 lambda m: self.js.append(time.monotonic()), 50)
+        node.create_subscription(msgs.diagnostic_msgs.DiagnosticArray, "diagnostics",
+                                 self._on_diag, 10)
+
+    @staticmethod
+    def _pose(m):
+        p, o = m.pose.pose.position, m.pose.pose.orientation
+        yaw = math.atan2(2 * (o.w * o.z + o.x * o.y), 1 - 2 * (o.y * o.y + o.z * o.z))
+        return time.monotonic(), p.x, p.y, p.z, yaw
+
+    def _on_diag(self, msg):
+        for st in msg.status:
+            self.diag[st.name] = {"message": st.message,
+                                  **{kv.key: kv.value for kv in st.values}}
+
+    def clear(self):
+        for series in (self.truth, self.est, self.js):
+            series.clear()
+
+
+def motion(poses, seconds):
+    """(distance [m] start->end, mean speed [m/s], mean height [m], heading change [deg])."""
+    if len(poses) < 2:
+        return float("nan"), float("nan"), float("nan"), float("nan")
+    a, b = np.array(poses[0]), np.array(poses[-1])
+    dist = float(math.hypot(b[1] - a[1], b[2] - a[2]))
+    turn = math.degrees(math.remainder(b[4] - a[4], 2 * math.pi))
+    return dist, dist / seconds, float(np.mean([p[3] for p in poses])), turn
+
+
+def run(seconds=20.0, policy="stand", command=(0.0, 0.0, 0.0), log=print):
+    loopback_by_default()
+    from kraby_rl import ros
+    from kraby_rl.ros import messages as msgs
+    output = tempfile.TemporaryFile("w+")     # the stack's log, read back on failure
+    launcher = subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", "launch", "sim",
+                                 f"policy:={policy}"], stdout=output, stderr=subprocess.STDOUT,
+                                text=True)
+    ros.init(args=["kraby_demo"])
+    node = ros.Node("kraby_demo")
+    watch = Watch(node, ros, msgs)
+    cmd_pub = node.create_publisher(msgs.geometry_msgs.Twist, "cmd_vel", 10)
+    twist = msgs.geometry_msgs.Twist()
+    twist.linear.x, twist.linear.y, twist.angular.z = (float(c) for c in command)
+
+    def spin(until):
+        next_cmd = 0.0
+        while time.monotonic() < until and launcher.poll() is None:
+            if time.monotonic() >= next_cmd:
+                cmd_pub.publish(twist)
+                next_cmd = time.monotonic() + 0.1
+            ros.spin_once(node, timeout_sec=0.01)
+
+    try:
+        log(f"kraby demo: starting the sim stack with policy {policy!r}")
+        deadline = time.monotonic() + 90
+        while (not watch.states or watch.states[-1] != "OK") and time.monotonic() < deadline \
+                and launcher.poll() is None:
+            spin(time.monotonic() + 0.1)
+        if not watch.states or watch.states[-1] != "OK":
+            raise RuntimeError(f"the sim stack did not reach safety/state OK (states seen: "
+                               f"{watch.states}); its output:\n" + _output(launcher, output))
+        log(f"kraby demo: safety/state OK; running for {seconds:g} s at cmd_vel "
+            f"{tuple(command)}")
+        watch.clear()
+        start = time.monotonic()
+        spin(start + seconds)
+        elapsed = time.monotonic() - start
+        truth, est, js_count = list(watch.truth), list(watch.est), len(watch.js)
+        spin(time.monotonic() + 1.2)        # one more round of diagnostics
+    finally:
+        node.destroy_node()
+        ros.try_shutdown()
+        stop_process(launcher, timeout=30)
+    truth, est = motion(truth, elapsed), motion(est, elapsed)
+    policy_diag = watch.diag.get("kraby_rl: policy_node", {})
+    shield = watch.diag.get("kraby_rl: safety_shield", {})
+    report = {
+        "policy": policy, "seconds": round(elapsed, 2), "command": list(command),
+        "safety_states": watch.states,
+        "distance_m": round(truth[0], 4), "speed_m_s": round(truth[1], 4),
+        "height_m": round(truth[2], 4), "turn_deg": round(truth[3], 2),
+        "estimated_distance_m": round(est[0], 4), "estimated_speed_m_s": round(est[1], 4),
+        "estimated_height_m": round(est[2], 4),
+        "joint_states_hz": round(js_count / elapsed, 1),
+        "targets_published": int(policy_diag.get("published", 0)),
+        "inference_p99_ms": float(policy_diag.get("inference_p99_ms", "nan")),
+        "shield": {k: v for k, v in shield.items() if k.startswith(("rejected", "clamped"))},
+        "stack_exit_status": launcher.returncode,
+    }
+    log(f"kraby demo: {elapsed:.1f} s of policy {policy!r}: moved {report['distance_m']:.3f} m "
+        f"(mean {report['speed_m_s']:.3f} m/s, turned {report['turn_deg']:.1f} deg), body "
+        f"height {report['height_m']:.3f} m; the state estimator says "
+        f"{report['estimated_distance_m']:.3f} m, {report['estimated_height_m']:.3f} m")
+    log(f"kraby demo: safety states {' -> '.join(watch.states)}; joint_states "
+        f"{report['joint_states_hz']} Hz; {report['targets_published']} targets, inference "
+        f"p99 {report['inference_p99_ms']} ms; shield {report['shield'] or 'no rejections'}; "
+        f"stack stopped with status {launcher.returncode}")
+    return report
+
+
+def _output(proc, output):
+    stop_process(proc, timeout=20)
+    output.seek(0)
+    return output.read()[-4000:]
+
+
+def main(args):
+    import json
+    try:
+        report = run(args.seconds, args.policy, args.command,
+                     log=lambda m: print(m, file=sys.stderr))
+    except RuntimeError as exc:
+        print(f"kraby demo: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report))
+    return 0 if report["stack_exit_status"] == 0 else 1

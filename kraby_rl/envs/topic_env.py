@@ -1,0 +1,176 @@
+"""The robot's ROS topics as a Gymnasium env (what gym_bridge ``mode:=real`` exposes).
+
+Same spaces and observation spec as ``kraby_rl/Hexapod-v0``, so a policy trained in
+PyBullet runs unchanged. An action becomes targets on policy/joint_targets, which go
+through the safety shield; observations come from joint_states, imu/data (else odom) and
+the episode's command; each step waits until the next control period so the policy runs
+at the period it was trained at. ``reset`` brings the robot slowly (``reset_s``) from where
+it is to the default stance. The env never resets the shield: when safety/state leaves OK
+the episode terminates (``info["safety_state"]`` says why) and ``reset`` waits for the
+operator's safety/reset.
+"""
+
+from __future__ import annotations
+
+import time
+
+import gymnasium as gym
+import numpy as np
+
+from kraby_rl import ros
+from kraby_rl.core import joints as J
+from kraby_rl.core import rewards as R
+from kraby_rl.core import spec as S
+from kraby_rl.core.estimation import quat_to_gravity
+from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs
+
+LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class RobotTopicEnv(gym.Env):
+    """Kraby through its topics.
+
+    Args:
+        node: the ROS node to publish and subscribe on (the env spins it).
+        command: (vx [m/s], vy [m/s], yaw rate [rad/s]) of every episode (reset option
+            ``command`` overrides it).
+        episode_s: episode length [s]. control_period_s: step period [s].
+        clock_hz: the policy's gait clock [Hz]. reset_s: time to walk back to the stance [s].
+        wait_s: how long to wait for joint_states or an OK safety state before failing [s].
+        spin: the env spins ``node`` itself; False when another thread spins it (gym_bridge).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, node, command=(0.0, 0.0, 0.0), episode_s: float = 20.0,
+                 control_period_s: float = 0.02, clock_hz: float = 2.0, reset_s: float = 2.0,
+                 wait_s: float = 30.0, spin: bool = True):
+        for name, v in (("episode_s", episode_s), ("control_period_s", control_period_s),
+                        ("reset_s", reset_s), ("wait_s", wait_s)):
+            if not v > 0:
+                raise ValueError(f"{name} must be > 0, found {v!r}")
+        self.node = node
+        self.spin = spin
+        self.command = np.asarray(command, float)
+        self.dt = float(control_period_s)
+        self.max_steps = int(round(episode_s / self.dt))
+        self.reset_s, self.wait_s = float(reset_s), float(wait_s)
+        self.builder = S.ObservationBuilder(clock_hz)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.OBS_SIZE,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ACTION_SIZE,), np.float32)
+        self.q = self.w = None
+        self.imu = self.odom = None
+        self.safety = None
+        self.pub = node.create_publisher(sensor_msgs.JointState, "policy/joint_targets", 10)
+        node.create_subscription(sensor_msgs.JointState, "joint_states", self._on_joints, 10)
+        node.create_subscription(sensor_msgs.Imu, "imu/data", self._on_imu,
+                                 ros.qos_profile_sensor_data)
+        node.create_subscription(nav_msgs.Odometry, "odom", self._on_odom, 10)
+        node.create_subscription(std_msgs.String, "safety/state", self._on_safety, LATCHED)
+        self._last_action = np.zeros(S.ACTION_SIZE)
+        self._steps = 0
+        self._t0 = self._next = 0.0
+
+    # --- topics --------------------------------------------------------------------------
+    def _on_joints(self, msg):
+        try:
+            self.q, self.w = J.from_joint_state(msg, velocity=True)
+        except ValueError:
+            pass                        # the driver's problem; the shield counts it
+
+    def _on_imu(self, msg):
+        o, g = msg.orientation, msg.angular_velocity
+        if (o.x, o.y, o.z, o.w) != (0.0, 0.0, 0.0, 0.0):
+            self.imu = (time.monotonic(), (o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
+
+    def _on_odom(self, msg):
+        o, tw = msg.pose.pose.orientation, msg.twist.twist
+        self.odom = (time.monotonic(), (o.x, o.y, o.z, o.w),
+                     (tw.angular.x, tw.angular.y, tw.angular.z),
+                     np.array([tw.linear.x, tw.linear.y, tw.linear.z]),
+                     np.array([msg.pose.pose.position.x, msg.pose.pose.position.y]))
+
+    def _on_safety(self, msg):
+        self.safety = msg.data
+
+    def _spin_until(self, deadline, predicate=lambda: False):
+        while time.monotonic() < deadline and not predicate():
+            wait = min(0.002, max(0.0, deadline - time.monotonic()))
+            if self.spin:
+                ros.spin_once(self.node, timeout_sec=wait)
+            else:
+                time.sleep(wait)
+        return predicate()
+
+    def _publish(self, q_target):
+        msg = sensor_msgs.JointState(name=list(J.JOINT_NAMES),
+                                     position=[float(v) for v in q_target])
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.pub.publish(msg)
+
+    def _body(self):
+        now = time.monotonic()
+        for sample in (self.imu, self.odom):
+            if sample is not None and now - sample[0] < 0.2:
+                return np.array(sample[2]), quat_to_gravity(sample[1])
+        return np.zeros(3), np.array([0.0, 0.0, -1.0])
+
+    def _observe(self, t):
+        gyro, gravity = self._body()
+        return self.builder.build(gyro, gravity, self.command, self.q, self.w,
+                                  self._last_action, t)
+
+    # --- gymnasium -----------------------------------------------------------------------
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "command" in options:
+            self.command = np.asarray(options["command"], float)
+        end = time.monotonic() + self.wait_s
+        if not self._spin_until(end, lambda: self.q is not None):
+            raise RuntimeError(f"no joint_states within {self.wait_s:g} s: is the robot's "
+                               f"driver (or sim_node) running?")
+        # walk slowly to the stance; the shield turns this into joint_commands once it is OK
+        start = self.q.copy()
+        n = max(1, int(round(self.reset_s / self.dt)))
+        nxt = time.monotonic()
+        for k in range(1, n + 1):
+            self._publish(start + (J.DEFAULT_POSE - start) * (k / n))
+            nxt += self.dt
+            self._spin_until(nxt)
+        if not self._spin_until(end + self.reset_s, lambda: self.safety == "OK"):
+            raise RuntimeError(f"safety/state is {self.safety!r}, not OK, after {self.wait_s:g} s:"
+                               " the operator releases a stop with safety/reset")
+        self._last_action = np.zeros(S.ACTION_SIZE)
+        self._steps = 0
+        self._t0 = self._next = time.monotonic()
+        return self._observe(0.0), self._info(False)
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, float), -1.0, 1.0)
+        self._publish(S.action_to_targets(a))
+        self._last_action = a
+        self._next += self.dt
+        if time.monotonic() > self._next + self.dt:
+            self._next = time.monotonic()        # late: resynchronise rather than rush
+        self._spin_until(self._next)
+        self._steps += 1
+        t = self._steps * self.dt
+        obs = self._observe(t)
+        stopped = self.safety != "OK"
+        reward = 0.0
+        if self.odom is not None:
+            v, w = self.odom[3], np.array(self.odom[2])
+            gravity = quat_to_gravity(self.odom[1])
+            reward = float((R.lin_vel_tracking(v, self.command)
+                            + 0.5 * R.yaw_rate_tracking(w, self.command)
+                            + R.tilt(gravity)) * self.dt)
+        truncated = self._steps >= self.max_steps
+        return obs, reward, stopped, truncated, self._info(stopped)
+
+    def _info(self, stopped):
+        odom = self.odom
+        return {"command": self.command.copy(), "safety_state": self.safety,
+                "stopped": stopped, "t": self._steps * self.dt,
+                "base_velocity": None if odom is None else odom[3].copy(),
+                "position_xy": None if odom is None else odom[4].copy()}
