@@ -175,3 +175,41 @@ def test_driver_refuses_bad_parameters_with_a_clear_error():
         assert "parameter 'estop_action': expected brake or free, found 'explode'" in p.stderr
     finally:
         p.stop()
+
+
+def test_killing_policy_node_stops_safely_within_the_stale_timeout():
+    """The real stack with a real policy_node (shipped `stand`); kill -9 it mid-run."""
+    import time
+    with FakeBusProcess(["--pty"]) as bus:
+        procs = [Process(NODE + ["kraby_rl.nodes.servo_driver_node", "--ros-args",
+                                 "-p", f"port:={bus.url}"]),
+                 Process(NODE + ["kraby_rl.nodes.safety_shield_node", "--ros-args",
+                                 "-p", "command_timeout_s:=0.25"]),
+                 Process(NODE + ["kraby_rl.nodes.policy_node", "--ros-args",
+                                 "-p", "policy:=stand"])]
+        try:
+            with ros_node("operator") as node:
+                states = []
+                node.create_subscription(std_msgs.String, "safety/state",
+                                         lambda m: states.append((time.monotonic(), m.data)),
+                                         LATCHED)
+                targets = []
+                node.create_subscription(sensor_msgs.JointState, "policy/joint_targets",
+                                         lambda m: targets.append(m), 10)
+                assert spin_until(node, lambda: states and states[-1][1] == "OK"
+                                  and len(targets) > 25, 30), procs[2].stderr
+                q = np.array(bus.control(cmd="state")["q"])
+                assert np.abs(q - J.DEFAULT_POSE).max() < 0.02     # the policy's stance
+                killed = time.monotonic()
+                procs[2].proc.kill()
+                assert spin_until(node, lambda: states[-1][1] == "FAULT:stale_command", 3), \
+                    (states, procs[1].stderr)
+                assert states[-1][0] - killed < 0.25 + 0.15       # timeout + one tick + DDS
+                held = np.array(bus.control(cmd="state")["q"])
+                spin_for(node, 0.5)
+                truth = bus.control(cmd="state")
+                assert set(truth["torque"]) == {ON}                # holds its pose, torque on
+                assert np.abs(np.array(truth["q"]) - held).max() < 0.01
+        finally:
+            for p in procs:
+                p.stop()

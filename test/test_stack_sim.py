@@ -80,6 +80,18 @@ def test_sim_stack_runs_a_policy(tmp_path):
             values = {kv.key: kv.value for kv in got["diag"]["kraby_rl: policy_node"].values}
             assert int(values["published"]) > 10
             assert float(values["inference_p99_ms"]) < 5.0
+            # emergency_stop from this (separate) process: sim_node brakes at once, latched
+            estop = node.create_publisher(std_msgs.Bool, "emergency_stop", 10)
+            spin_until(node, lambda: estop.get_subscription_count() >= 2, 5)
+            estop.publish(std_msgs.Bool(data=True))
+            assert spin_until(node, lambda: states[-1] == "ESTOP", 5)
+
+            def sim_diag():
+                st = got["diag"].get("kraby_rl: sim_node")
+                return {kv.key: kv.value for kv in st.values} if st else {}
+            got["diag"].pop("kraby_rl: sim_node", None)
+            assert spin_until(node, lambda: sim_diag().get("torque") == "brake", 5)
+            assert sim_diag()["estop"] == "True"
         launcher.proc.send_signal(signal.SIGINT)
         assert launcher.wait(timeout=30) == 0
     finally:
