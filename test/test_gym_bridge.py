@@ -87,3 +87,34 @@ def test_real_mode_runs_episodes_through_the_shield(tmp_path):
         assert "episode 0: 1.5 s, distance" in log and "episode 1: 1.5 s" in log
         assert "safety OK" in log and "(stopped)" not in log
     assert os.path.exists(policy)
+
+
+def test_real_mode_fine_tunes_a_run_on_the_robots_topics(tmp_path):
+    from kraby_rl.training import config as TC
+    from kraby_rl.training.train import latest_checkpoint, train
+    run = tmp_path / "run"
+    cfg = TC.load(os.path.join(os.path.dirname(os.path.dirname(__file__)), "config",
+                               "train_ppo.yaml"),
+                  {"total_timesteps": 64, "n_envs": 1, "vec_env": "dummy",
+                   "checkpoint_every": 64,
+                   "algo_kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1}})
+    train(cfg, str(run), progress_bar=False, log=lambda m: None)
+    before = latest_checkpoint(str(run))[0]
+    with processes(lambda *a: Process(NODE + list(a))) as start:
+        start("kraby_rl.nodes.sim_node")
+        start("kraby_rl.nodes.state_estimator_node")
+        start("kraby_rl.nodes.safety_shield_node")
+        bridge = start("kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p", "mode:=real",
+                       "-p", f"fine_tune_run:={run}", "-p", "timesteps:=64",
+                       "-p", "episode_s:=0.5", "-p", "reset_s:=0.3")
+        assert bridge.wait(timeout=120) == 0, bridge.stderr
+    assert f"resuming {run} from checkpoint at {before} steps" in bridge.stderr
+    assert latest_checkpoint(str(run))[0] >= before + 64
+    missing = Process(NODE + ["kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p",
+                              "mode:=real", "-p", f"fine_tune_run:={tmp_path / 'none'}",
+                              "-p", "timesteps:=10"])
+    try:
+        assert missing.wait(timeout=60) == 2
+        assert "parameter 'fine_tune_run'" in missing.stderr
+    finally:
+        missing.stop()

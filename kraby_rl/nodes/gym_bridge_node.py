@@ -8,7 +8,9 @@ When training is done the node exits.
 
 ``mode:=real`` wraps the live topics in ``envs.topic_env.RobotTopicEnv`` (actions through the
 safety shield, steps at the control period, slow reset to the stance) and runs ``episodes``
-episodes of the exported ``policy`` at ``command``, logging distance and speed per episode.
+episodes of the exported ``policy`` at ``command``, logging distance and speed per episode;
+with ``fine_tune_run`` it instead continues that training run on the robot for
+``timesteps`` steps (checkpoints in the run, as ``kraby train --resume``).
 """
 
 import math
@@ -35,6 +37,8 @@ PARAMETERS = [
     ("resume", False, "sim: continue run_dir from its newest checkpoint"),
     ("publish_hz", 20.0, "sim: rate of the first env's joint_states/odom/tf [Hz]"),
     ("policy", "stand", "real: exported policy (directory or shipped name)"),
+    ("fine_tune_run", "", "real: a training run to fine-tune on the robot for `timesteps` "
+     "steps ('' = run the episodes of `policy`)"),
     ("episodes", 1, "real: number of episodes"),
     ("episode_s", 10.0, "real: episode length [s]"),
     ("command", [0.0, 0.0, 0.0], "real: vx [m/s], vy [m/s], yaw rate [rad/s]"),
@@ -72,15 +76,19 @@ class GymBridgeNode(ros.Node):
                                      C.ESTOP_QOS)
             target = self.train
         else:
-            from kraby_rl.core.policy_runtime import ExportedPolicy
             from kraby_rl.envs.topic_env import RobotTopicEnv
-            from kraby_rl.nodes.policy_node import resolve_policy
-            self.policy = ExportedPolicy(resolve_policy(p["policy"]))
-            meta = self.policy.metadata
+            if p["fine_tune_run"]:
+                meta = self._fine_tune_config()
+                target = self.fine_tune
+            else:
+                from kraby_rl.core.policy_runtime import ExportedPolicy
+                from kraby_rl.nodes.policy_node import resolve_policy
+                self.policy = ExportedPolicy(resolve_policy(p["policy"]))
+                meta = self.policy.metadata
+                target = self.evaluate
             self.env = RobotTopicEnv(self, p["command"], p["episode_s"],
                                      meta["control_period_s"], meta["clock_hz"], p["reset_s"],
                                      spin=False)
-            target = self.evaluate
         self.worker = threading.Thread(target=self._run, args=(target,), daemon=True)
         self.worker.start()
 
@@ -108,10 +116,10 @@ class GymBridgeNode(ros.Node):
                              f"set resume:=true to continue it or choose another run_dir")
         return cfg, p["run_dir"]
 
-    def train(self):
+    def _bridge_callback(self, publish=True):
         from stable_baselines3.common.callbacks import BaseCallback
 
-        from kraby_rl.training.train import save_checkpoint, train
+        from kraby_rl.training.train import save_checkpoint
         node = self
 
         class Bridge(BaseCallback):
@@ -134,14 +142,51 @@ class GymBridgeNode(ros.Node):
                     node.get_logger().info("emergency_stop released: training resumes")
                 node.status = f"training: {self.model.num_timesteps} steps"
                 now = time.monotonic()
-                if now >= self.next_pub:
+                if publish and now >= self.next_pub:
                     self.next_pub = now + 1.0 / node.p["publish_hz"]
                     node.publish_env(self.locals["infos"][0])
                 return True
 
+        return Bridge()
+
+    def train(self):
+        from kraby_rl.training.train import train
         self.status = "training"
         train(self.cfg, self.run_dir, resume=self.p["resume"], progress_bar=False,
-              log=lambda m: self.get_logger().info(m), callbacks=[Bridge()])
+              log=lambda m: self.get_logger().info(m), callbacks=[self._bridge_callback()])
+
+    # --- real: fine-tuning on the robot's topics -----------------------------------------
+    def _fine_tune_config(self):
+        """The run's config with total_timesteps raised by `timesteps`; its control contract."""
+        import dataclasses
+
+        from kraby_rl.training.train import latest_checkpoint, load_run_config
+        p, run = self.p, self.p["fine_tune_run"]
+        try:
+            cfg = load_run_config(run)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"parameter 'fine_tune_run': {exc}") from None
+        ckpt = latest_checkpoint(run)
+        C.require(ckpt is not None, "fine_tune_run", "a run with a checkpoint", run)
+        C.require(cfg.env_id == "kraby_rl/Hexapod-v0", "fine_tune_run",
+                  "a run of kraby_rl/Hexapod-v0", cfg.env_id)
+        C.require(p["timesteps"] > 0, "timesteps", "a positive number of robot steps",
+                  p["timesteps"])
+        self.cfg = dataclasses.replace(cfg, total_timesteps=ckpt[0] + p["timesteps"])
+        self.run_dir = run
+        return {"control_period_s": cfg.env.get("control_period_s", 0.02),
+                "clock_hz": cfg.env.get("clock_hz", 2.0)}
+
+    def fine_tune(self):
+        from stable_baselines3.common.monitor import Monitor
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        from kraby_rl.training.train import train
+        self.status = "fine-tuning"
+        venv = DummyVecEnv([lambda: Monitor(self.env)])
+        train(self.cfg, self.run_dir, resume=True, progress_bar=False, venv=venv,
+              log=lambda m: self.get_logger().info(m),
+              callbacks=[self._bridge_callback(publish=False)])
 
     def on_estop(self, msg):
         if msg.data and not self.paused.is_set():

@@ -133,11 +133,12 @@ def _callbacks(cfg: TrainConfig, run_dir: str):
 
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
-          progress_bar: bool | None = None, log=print, callbacks=()) -> str:
+          progress_bar: bool | None = None, log=print, callbacks=(), venv=None) -> str:
     """Train (or resume) into ``run_dir``; returns the path of the final model.
 
     ``callbacks`` are extra stable-baselines3 callbacks; one that raises KeyboardInterrupt
-    stops training with a checkpoint saved, as Ctrl-C does.
+    stops training with a checkpoint saved, as Ctrl-C does. ``venv`` replaces the config's
+    simulated envs (gym_bridge fine-tunes on the robot's topics this way).
 
     Raises:
         FileExistsError: starting a new run in a directory that already holds one.
@@ -163,7 +164,7 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
             json.dump({"env_id": cfg.env_id, "env": cfg.env,
                        **spec_metadata(cfg.env.get("control_period_s", 0.02),
                                        cfg.env.get("clock_hz", 2.0))}, fh, indent=1)
-    venv = make_vec_env(cfg)
+    venv = venv if venv is not None else make_vec_env(cfg)
     if resume:
         n, model_path, vec_path = ckpt
         if cfg.normalize_obs or cfg.normalize_reward:
