@@ -14,9 +14,16 @@ index    meaning                       unit      source on the robot
 63-64    gait clock sin, cos           1         sin/cos(2 pi f t), f = ``clock_hz``
 =======  ============================  ========  ===============================================
 
-Action (float32, shape (18,), each in [-1, 1]): joint position target
-``q_target = DEFAULT_POSE + ACTION_SCALE * action``, clipped to the real robot's software
-clamps ``[SOFT_LOWER, SOFT_UPPER]``, order ``JOINT_NAMES``.
+Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded according to
+the policy's ``action_mode`` (in its metadata, so every runner decodes it the same way):
+
+* ``joint`` (default): ``q_target = DEFAULT_POSE + ACTION_SCALE * action``;
+* ``gait_residual``: ``q_target = tripod_gait(phase, command) + RESIDUAL_SCALE * action``:
+  the open-loop tripod gait (``core.gait``, frequency ``clock_hz``) at the phase and command
+  of the observation the action was computed from, plus a learned residual.
+
+Either way the target is clipped to the real robot's software clamps
+``[SOFT_LOWER, SOFT_UPPER]``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kraby_rl.core import joints as J
+from kraby_rl.core.gait import TripodGait
 
 SPEC_VERSION = 1
 
@@ -67,6 +75,56 @@ def action_to_targets(action: np.ndarray) -> np.ndarray:
     """Joint position targets [rad] (18,) for an action (18,) in [-1, 1]."""
     a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
     return np.clip(J.DEFAULT_POSE + ACTION_SCALE * a, J.SOFT_LOWER, J.SOFT_UPPER)
+
+
+ACTION_MODES = ("joint", "gait_residual")
+RESIDUAL_SCALE = np.array([{"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind] for j in J.JOINTS])
+"""(18,) radians per unit action of the ``gait_residual`` mode."""
+
+
+class ActionDecoder:
+    """Joint targets [rad] from an action and the observation it was computed from.
+
+    Args:
+        mode: one of ``ACTION_MODES``.
+        clock_hz: gait clock (and tripod step) frequency [Hz].
+        duty, lift_m: tripod gait duty factor and foot lift [m] (``gait_residual``).
+    """
+
+    def __init__(self, mode: str = "joint", clock_hz: float = 2.0, duty: float = 0.5,
+                 lift_m: float = 0.02):
+        if mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
+        self.mode = mode
+        self.gait = TripodGait(clock_hz, duty, lift_m) if mode == "gait_residual" else None
+
+    @classmethod
+    def from_metadata(cls, meta: dict) -> "ActionDecoder":
+        gait = meta.get("gait") or {}
+        return cls(meta.get("action_mode", "joint"), float(meta.get("clock_hz", 2.0)),
+                   float(gait.get("duty", 0.5)), float(gait.get("lift_m", 0.02)))
+
+    def metadata(self) -> dict:
+        out = {"action_mode": self.mode}
+        if self.gait is not None:
+            out["gait"] = {"duty": self.gait.duty, "lift_m": self.gait.lift}
+            out["residual_scale"] = [float(x) for x in RESIDUAL_SCALE]
+        return out
+
+    def base(self, obs: np.ndarray) -> np.ndarray:
+        """The targets of a zero action: the default pose, or the gait at the obs's phase."""
+        if self.gait is None:
+            return J.DEFAULT_POSE.copy()
+        sin, cos = obs[OBS_SLICES["clock"]]
+        phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
+        return self.gait.joint_targets(phase / self.gait.frequency, obs[OBS_SLICES["command"]])
+
+    def __call__(self, action: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
+        if self.gait is None:
+            return action_to_targets(a)
+        q = self.base(obs) + RESIDUAL_SCALE * a
+        return np.clip(q, J.SOFT_LOWER, J.SOFT_UPPER)
 
 
 def targets_to_action(q_target: np.ndarray) -> np.ndarray:
@@ -114,9 +172,11 @@ class ObservationBuilder:
         return b.copy()
 
 
-def spec_metadata(control_period_s: float, clock_hz: float) -> dict:
+def spec_metadata(control_period_s: float, clock_hz: float,
+                  decoder: ActionDecoder | None = None) -> dict:
     """The contract a policy is trained against, saved beside exported weights."""
     return {
+        **(decoder or ActionDecoder("joint", clock_hz)).metadata(),
         "spec_version": SPEC_VERSION,
         "obs_size": OBS_SIZE,
         "action_size": ACTION_SIZE,

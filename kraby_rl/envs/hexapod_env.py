@@ -28,6 +28,54 @@ def physics_substeps(control_period_s: float, physics_dt_s: float) -> int:
     return int(round(n))
 
 
+RANDOMIZE_KEYS = {
+    "mass_scale": "[low, high] factor on every link mass, drawn per link",
+    "friction": "[low, high] foot friction coefficient",
+    "servo_strength": "[low, high] factor on each servo's stall torque (battery voltage)",
+    "servo_speed": "[low, high] factor on each servo's no-load speed (battery voltage)",
+    "latency_steps": "[low, high] whole control steps of command latency",
+    "obs_noise": "{term: std} Gaussian noise on observation terms "
+                 "(ang_vel, gravity, joint_pos, joint_vel)",
+    "push_interval_s": "[low, high] time between random pushes [s]",
+    "push_velocity_m_s": "largest horizontal velocity change of a push [m/s]",
+}
+"""Domain randomisation options of HexapodEnv (``randomize`` argument), drawn per episode."""
+NOISY_TERMS = {"ang_vel": "base_ang_vel", "gravity": "gravity", "joint_pos": "joint_pos",
+               "joint_vel": "joint_vel"}
+"""obs_noise term -> observation field (``core.spec.OBS_FIELDS``)."""
+
+
+def check_randomize(spec: dict | None) -> dict:
+    """Validate a ``randomize`` mapping, naming the key, the value and what is allowed."""
+    spec = dict(spec or {})
+    for key, value in spec.items():
+        if key not in RANDOMIZE_KEYS:
+            raise ValueError(f"randomize: unknown key {key!r}; allowed {sorted(RANDOMIZE_KEYS)}")
+        if key == "obs_noise":
+            if not isinstance(value, dict) or any(
+                    k not in NOISY_TERMS or not (isinstance(v, (int, float)) and v >= 0)
+                    for k, v in value.items()):
+                raise ValueError(f"randomize.obs_noise: expected {{term: std >= 0}} with terms "
+                                 f"from {tuple(NOISY_TERMS)}, found {value!r}")
+        elif key == "push_velocity_m_s":
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(f"randomize.push_velocity_m_s: expected a speed >= 0 [m/s], "
+                                 f"found {value!r}")
+        elif not (isinstance(value, (list, tuple)) and len(value) == 2
+                  and all(isinstance(v, (int, float)) for v in value)
+                  and 0 <= value[0] <= value[1]):
+            raise ValueError(f"randomize.{key}: expected [low, high] with 0 <= low <= high, "
+                             f"found {value!r}")
+    return spec
+
+
+def action_decoder(env_kwargs: dict) -> S.ActionDecoder:
+    """The action decoding of a HexapodEnv configured with ``env_kwargs``."""
+    return S.ActionDecoder(env_kwargs.get("action_mode", "joint"),
+                           env_kwargs.get("clock_hz", 2.0), env_kwargs.get("gait_duty", 0.5),
+                           env_kwargs.get("gait_lift_m", 0.02))
+
+
 def servo_params(overrides: dict | None) -> ServoParams:
     """ServoParams from a dict, naming any unknown key."""
     overrides = dict(overrides or {})
@@ -70,6 +118,9 @@ class HexapodEnv(KrabyWorldEnv):
     latency_steps               0                                command latency
     friction                    0.8                              foot friction
     clock_hz                    2.0                              gait clock [Hz]
+    action_mode                 "joint"                          or "gait_residual" (spec)
+    gait_duty, gait_lift_m      0.5, 0.02                        tripod gait (residual mode)
+    randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     init_noise_rad              0.02                             initial joint noise
     fall_height_m               0.07                             fall if body lower
     fall_tilt_rad               1.0                              fall if tilted more
@@ -82,7 +133,9 @@ class HexapodEnv(KrabyWorldEnv):
                  episode_s: float = 20.0, command=None, command_ranges: dict | None = None,
                  zero_command_prob: float = 0.1, reward_weights: dict | None = None,
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
-                 clock_hz: float = 2.0, init_noise_rad: float = 0.02,
+                 clock_hz: float = 2.0, action_mode: str = "joint", gait_duty: float = 0.5,
+                 gait_lift_m: float = 0.02, randomize: dict | None = None,
+                 init_noise_rad: float = 0.02,
                  fall_height_m: float = 0.07, fall_tilt_rad: float = 1.0,
                  render_mode: str | None = None, gui: bool = False):
         super().__init__()
@@ -117,6 +170,15 @@ class HexapodEnv(KrabyWorldEnv):
         self.world = KrabyWorld(physics_dt_s, substeps, servo_params(servo), latency_steps,
                                 friction=friction, gui=gui)
         self.obs_builder = S.ObservationBuilder(clock_hz)
+        self.decoder = S.ActionDecoder(action_mode, clock_hz, gait_duty, gait_lift_m)
+        self.randomize = check_randomize(randomize)
+        self.nominal_friction = float(friction)
+        self.nominal_latency = int(latency_steps)
+        self._noise = np.zeros(S.OBS_SIZE)
+        for term, std in self.randomize.get("obs_noise", {}).items():
+            self._noise[S.OBS_SLICES[NOISY_TERMS[term]]] = std
+        self._next_push = math.inf
+        self._obs = None
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.OBS_SIZE,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ACTION_SIZE,), np.float32)
         self.command = np.zeros(3)
@@ -135,8 +197,34 @@ class HexapodEnv(KrabyWorldEnv):
 
     def _observe(self) -> np.ndarray:
         s = self._state
-        return self.obs_builder.build(s.ang_vel_body, s.gravity_body, self.command, s.q, s.w,
-                                      self._last_action, s.t)
+        obs = self.obs_builder.build(s.ang_vel_body, s.gravity_body, self.command, s.q, s.w,
+                                     self._last_action, s.t)
+        if self.randomize.get("obs_noise"):
+            obs += (self.np_random.standard_normal(S.OBS_SIZE) * self._noise).astype(np.float32)
+        return obs
+
+    def _randomize_episode(self) -> None:
+        """Draw this episode's physics from the ``randomize`` ranges (nominal when absent)."""
+        r, rng, w = self.randomize, self.np_random, self.world
+        lo, hi = r.get("mass_scale", (1.0, 1.0))
+        w.set_mass_scale({i: rng.uniform(lo, hi) for i in w.nominal_masses})
+        w.set_friction(rng.uniform(*r["friction"]) if "friction" in r
+                       else self.nominal_friction)
+        w.servo.strength = rng.uniform(*r.get("servo_strength", (1.0, 1.0)), J.NUM_JOINTS)
+        w.servo.speed = rng.uniform(*r.get("servo_speed", (1.0, 1.0)), J.NUM_JOINTS)
+        lat = r.get("latency_steps")
+        w.latency_steps = (int(rng.integers(lat[0], lat[1] + 1)) if lat
+                           else self.nominal_latency)
+        self._next_push = (rng.uniform(*r["push_interval_s"]) if "push_interval_s" in r
+                           and r.get("push_velocity_m_s", 0) > 0 else math.inf)
+
+    def _maybe_push(self, t: float) -> None:
+        if t < self._next_push:
+            return
+        angle = self.np_random.uniform(0, 2 * math.pi)
+        speed = self.np_random.uniform(0, self.randomize["push_velocity_m_s"])
+        self.world.push((speed * math.cos(angle), speed * math.sin(angle), 0.0))
+        self._next_push = t + self.np_random.uniform(*self.randomize["push_interval_s"])
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -145,15 +233,20 @@ class HexapodEnv(KrabyWorldEnv):
                         else self._sample_command())
         q0 = J.DEFAULT_POSE + self.np_random.uniform(-self.init_noise, self.init_noise,
                                                      J.NUM_JOINTS)
+        if self.randomize:
+            self._randomize_episode()
         self._state = self.world.reset(q0)
         self._last_action = np.zeros(S.ACTION_SIZE)
         self._steps = 0
-        return self._observe(), self._info({})
+        self._obs = self._observe()
+        return self._obs, self._info({})
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
-        self.world.command(S.action_to_targets(a))
+        self.world.command(self.decoder(a, self._obs))
         self.world.step()
+        if self.randomize:
+            self._maybe_push(self.world.t)
         s = self._state = self.world.state()
         self._steps += 1
         fell = bool(s.base_pos[2] < self.fall_height or -s.gravity_body[2] < self.fall_cos
@@ -174,7 +267,7 @@ class HexapodEnv(KrabyWorldEnv):
         }
         reward = sum(terms.values())
         self._last_action = a
-        obs = self._observe()
+        obs = self._obs = self._observe()
         truncated = self._steps >= self.max_steps
         return obs, float(reward), fell, truncated, self._info(terms, fell)
 

@@ -38,13 +38,15 @@ class RobotTopicEnv(gym.Env):
         clock_hz: the policy's gait clock [Hz]. reset_s: time to walk back to the stance [s].
         wait_s: how long to wait for joint_states or an OK safety state before failing [s].
         spin: the env spins ``node`` itself; False when another thread spins it (gym_bridge).
+        decoder: how actions become targets (``core.spec.ActionDecoder``; the policy's own).
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, node, command=(0.0, 0.0, 0.0), episode_s: float = 20.0,
                  control_period_s: float = 0.02, clock_hz: float = 2.0, reset_s: float = 2.0,
-                 wait_s: float = 30.0, spin: bool = True):
+                 wait_s: float = 30.0, spin: bool = True,
+                 decoder: S.ActionDecoder | None = None):
         for name, v in (("episode_s", episode_s), ("control_period_s", control_period_s),
                         ("reset_s", reset_s), ("wait_s", wait_s)):
             if not v > 0:
@@ -56,6 +58,8 @@ class RobotTopicEnv(gym.Env):
         self.max_steps = int(round(episode_s / self.dt))
         self.reset_s, self.wait_s = float(reset_s), float(wait_s)
         self.builder = S.ObservationBuilder(clock_hz)
+        self.decoder = decoder or S.ActionDecoder("joint", clock_hz)
+        self._obs = None
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.OBS_SIZE,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ACTION_SIZE,), np.float32)
         self.q = self.w = None
@@ -144,11 +148,12 @@ class RobotTopicEnv(gym.Env):
         self._last_action = np.zeros(S.ACTION_SIZE)
         self._steps = 0
         self._t0 = self._next = time.monotonic()
-        return self._observe(0.0), self._info(False)
+        self._obs = self._observe(0.0)
+        return self._obs, self._info(False)
 
     def step(self, action):
         a = np.clip(np.asarray(action, float), -1.0, 1.0)
-        self._publish(S.action_to_targets(a))
+        self._publish(self.decoder(a, self._obs))
         self._last_action = a
         self._next += self.dt
         if time.monotonic() > self._next + self.dt:
@@ -156,7 +161,7 @@ class RobotTopicEnv(gym.Env):
         self._spin_until(self._next)
         self._steps += 1
         t = self._steps * self.dt
-        obs = self._observe(t)
+        obs = self._obs = self._observe(t)
         stopped = self.safety != "OK"
         reward = 0.0
         if self.odom is not None:

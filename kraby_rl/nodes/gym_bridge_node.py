@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from kraby_rl import ros
+from kraby_rl.core import spec as S
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, tf2_msgs
 from kraby_rl.ros.runner import run_node
@@ -88,7 +89,7 @@ class GymBridgeNode(ros.Node):
                 target = self.evaluate
             self.env = RobotTopicEnv(self, p["command"], p["episode_s"],
                                      meta["control_period_s"], meta["clock_hz"], p["reset_s"],
-                                     spin=False)
+                                     spin=False, decoder=S.ActionDecoder.from_metadata(meta))
         self.worker = threading.Thread(target=self._run, args=(target,), daemon=True)
         self.worker.start()
 
@@ -174,8 +175,9 @@ class GymBridgeNode(ros.Node):
                   p["timesteps"])
         self.cfg = dataclasses.replace(cfg, total_timesteps=ckpt[0] + p["timesteps"])
         self.run_dir = run
+        from kraby_rl.envs.hexapod_env import action_decoder
         return {"control_period_s": cfg.env.get("control_period_s", 0.02),
-                "clock_hz": cfg.env.get("clock_hz", 2.0)}
+                "clock_hz": cfg.env.get("clock_hz", 2.0), **action_decoder(cfg.env).metadata()}
 
     def fine_tune(self):
         from stable_baselines3.common.monitor import Monitor

@@ -59,6 +59,10 @@ class PolicyNode(ros.Node):
                                   f"{period} s, parameter 'control_period_s' asks for "
                                   f"{p['control_period_s']} s")
             check_spec(self.policy, period, float(meta.get("clock_hz") or 0.0))
+            try:
+                self.decoder = S.ActionDecoder.from_metadata(meta)
+            except ValueError as exc:
+                raise PolicyError(f"policy {path!r}: {exc}") from None
         except PolicyError as exc:
             raise ValueError(f"parameter 'policy': {exc}") from None
         self.p = p
@@ -83,7 +87,7 @@ class PolicyNode(ros.Node):
         self.create_timer(period, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
         self.get_logger().info(f"policy {path} ({meta.get('algorithm', '?')}, "
-                               f"{period * 1e3:g} ms period)")
+                               f"{period * 1e3:g} ms period, {self.decoder.mode} actions)")
 
     def on_joints(self, msg):
         try:
@@ -137,7 +141,7 @@ class PolicyNode(ros.Node):
         self.infer_ms.append((time.perf_counter() - start) * 1e3)
         del self.infer_ms[:-500]
         self.last_action = action
-        self.pub.publish(C.joint_state(self, S.action_to_targets(action)))
+        self.pub.publish(C.joint_state(self, self.decoder(action, obs)))
         self.published += 1
 
     def publish_diagnostics(self):

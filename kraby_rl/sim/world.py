@@ -144,6 +144,12 @@ class KrabyWorld:
             pb.changeDynamics(self.robot, link, mass=self.nominal_masses[link] * float(s),
                               physicsClientId=self.cid)
 
+    def push(self, dv) -> None:
+        """Add ``dv`` (3,) [m/s] to the body's linear velocity (a shove)."""
+        lin, ang = pb.getBaseVelocity(self.robot, physicsClientId=self.cid)
+        pb.resetBaseVelocity(self.robot, [lin[i] + float(dv[i]) for i in range(3)], ang,
+                             physicsClientId=self.cid)
+
     # --- episode -------------------------------------------------------------------------
     def reset(self, q0: np.ndarray | None = None, base_xy=(0.0, 0.0), base_yaw: float = 0.0,
               base_height: float | None = None) -> RobotState:

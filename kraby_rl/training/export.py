@@ -91,7 +91,9 @@ def export(run_dir: str, out_dir: str | None = None) -> str:
         eps, clip = 0.0, float("inf")
     env = cfg.env
     if cfg.env_id == "kraby_rl/Hexapod-v0":
-        contract = S.spec_metadata(env.get("control_period_s", 0.02), env.get("clock_hz", 2.0))
+        from kraby_rl.envs.hexapod_env import action_decoder
+        contract = S.spec_metadata(env.get("control_period_s", 0.02), env.get("clock_hz", 2.0),
+                                   action_decoder(env))
     else:
         contract = {"obs_size": n_obs, "action_size": layers[-1][0].shape[0],
                     "control_period_s": env.get("control_period_s", 0.02)}

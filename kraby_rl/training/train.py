@@ -146,6 +146,7 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     """
     from stable_baselines3.common.vec_env import VecNormalize
     from kraby_rl.core.spec import spec_metadata
+    from kraby_rl.envs.hexapod_env import action_decoder
     from kraby_rl.training.config import _algo_class
 
     algo_cls = _algo_class(cfg.algorithm)
@@ -158,12 +159,13 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
                               f"or choose another --run-dir")
     os.makedirs(run_dir, exist_ok=True)
     if not resume:
+        decoder = action_decoder(cfg.env) if cfg.env_id == "kraby_rl/Hexapod-v0" else None
         with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
             yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
         with open(os.path.join(run_dir, "spec.json"), "w") as fh:
             json.dump({"env_id": cfg.env_id, "env": cfg.env,
                        **spec_metadata(cfg.env.get("control_period_s", 0.02),
-                                       cfg.env.get("clock_hz", 2.0))}, fh, indent=1)
+                                       cfg.env.get("clock_hz", 2.0), decoder)}, fh, indent=1)
     venv = venv if venv is not None else make_vec_env(cfg)
     if resume:
         n, model_path, vec_path = ckpt

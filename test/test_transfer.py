@@ -1,0 +1,107 @@
+"""Transfer features of Hexapod-v0: the gait_residual action mode and domain randomisation."""
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from kraby_rl.core import joints as J
+from kraby_rl.core import spec as S
+from kraby_rl.envs.hexapod_env import HexapodEnv
+
+RANGES = {"mass_scale": [0.8, 1.2], "friction": [0.5, 1.25], "servo_strength": [0.85, 1.15],
+          "servo_speed": [0.85, 1.15], "latency_steps": [0, 2],
+          "obs_noise": {"ang_vel": 0.05, "joint_pos": 0.01},
+          "push_interval_s": [0.5, 0.6], "push_velocity_m_s": 0.15}
+
+
+def mean_velocity(env, seconds=3.0, seed=0):
+    obs, _ = env.reset(seed=seed)
+    v = []
+    for k in range(int(seconds / env.dt)):
+        obs, _r, term, _t, info = env.step(np.zeros(18))
+        assert not term
+        if k * env.dt > 1.0:
+            v.append([*info["base_velocity"][:2], info["yaw_rate"]])
+    return np.mean(v, axis=0)
+
+
+@pytest.mark.parametrize("command", [(0.15, 0.0, 0.0), (0.0, 0.1, 0.0), (0.0, 0.0, 0.5)])
+def test_gait_residual_with_zero_action_is_the_tripod_gait(command):
+    env = HexapodEnv(action_mode="gait_residual", command=command)
+    assert mean_velocity(env) == pytest.approx(command, abs=0.02)
+    env.close()
+
+
+def test_joint_mode_zero_action_stands_still():
+    env = HexapodEnv(command=(0.15, 0.0, 0.0))
+    assert np.abs(mean_velocity(env)).max() < 0.01
+    env.close()
+
+
+def test_decoder_round_trip_and_metadata():
+    dec = S.ActionDecoder("gait_residual", 2.0)
+    obs = np.zeros(S.OBS_SIZE, np.float32)
+    obs[S.OBS_SLICES["command"]] = (0.1, 0.0, 0.0)
+    obs[S.OBS_SLICES["clock"]] = (0.0, 1.0)                  # phase 0
+    base = dec.base(obs)
+    a = np.full(18, 0.5)
+    assert dec(a, obs) == pytest.approx(np.clip(base + 0.5 * S.RESIDUAL_SCALE,
+                                                J.SOFT_LOWER, J.SOFT_UPPER))
+    meta = S.spec_metadata(0.02, 2.0, dec)
+    assert meta["action_mode"] == "gait_residual" and meta["gait"]["lift_m"] == 0.02
+    again = S.ActionDecoder.from_metadata(meta)
+    assert np.allclose(again(a, obs), dec(a, obs))
+    assert S.ActionDecoder.from_metadata({}).mode == "joint"  # exports before action modes
+    with pytest.raises(ValueError, match="action_mode must be one of"):
+        S.ActionDecoder("torque")
+
+
+def test_randomisation_draws_within_the_ranges_and_repeats_with_the_seed():
+    env = HexapodEnv(action_mode="gait_residual", command=(0.1, 0, 0), randomize=RANGES)
+    draws = []
+    for seed in (1, 2, 1):
+        env.reset(seed=seed)
+        w = env.world
+        masses = np.array([pb.getDynamicsInfo(w.robot, i, physicsClientId=w.cid)[0]
+                           / w.nominal_masses[i] for i in w.nominal_masses])
+        draws.append((w.friction, w.servo.strength.copy(), w.servo.speed.copy(),
+                      w.latency_steps, masses))
+    for friction, strength, speed, latency, masses in draws:
+        assert 0.5 <= friction <= 1.25 and latency in (0, 1, 2)
+        assert np.all((strength >= 0.85) & (strength <= 1.15))
+        assert np.all((speed >= 0.85) & (speed <= 1.15))
+        assert np.all((masses >= 0.8 - 1e-6) & (masses <= 1.2 + 1e-6)) and masses.std() > 0
+    assert draws[0][0] == draws[2][0] and np.array_equal(draws[0][1], draws[2][1])
+    assert draws[0][0] != draws[1][0]
+    env.close()
+
+
+def test_pushes_and_observation_noise_happen():
+    quiet = HexapodEnv(command=(0.0, 0.0, 0.0))
+    noisy = HexapodEnv(command=(0.0, 0.0, 0.0), randomize={
+        "obs_noise": {"ang_vel": 0.05}, "push_interval_s": [0.5, 0.6],
+        "push_velocity_m_s": 0.15})
+    for env in (quiet, noisy):
+        env.reset(seed=3)
+    peak = {}
+    for name, env in (("quiet", quiet), ("noisy", noisy)):
+        speeds, gyro = [], []
+        for _ in range(60):                                   # 1.2 s: at least one push
+            obs, _r, _term, _trunc, info = env.step(np.zeros(18))
+            speeds.append(np.linalg.norm(info["base_velocity"][:2]))
+            gyro.append(obs[S.OBS_SLICES["base_ang_vel"]])
+        peak[name] = (max(speeds), np.std(gyro))
+        env.close()
+    assert peak["quiet"][0] < 0.01 < peak["noisy"][0]
+    assert peak["noisy"][1] > 5 * peak["quiet"][1]
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"gravity_scale": [1, 2]}, "unknown key 'gravity_scale'"),
+    ({"friction": [1.2, 0.5]}, r"randomize.friction: expected \[low, high\]"),
+    ({"obs_noise": {"odom": 0.1}}, "randomize.obs_noise: expected"),
+    ({"push_velocity_m_s": -1}, "randomize.push_velocity_m_s"),
+])
+def test_bad_randomisation_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        HexapodEnv(randomize=bad)
