@@ -63,12 +63,34 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from kraby_rl.core.policy_runtime import PolicyError
     from kraby_rl.training.evaluate import dump_json, evaluate
+    command = args.command
+    if args.through_stack and command is None:
+        command = [0.15, 0.0, 0.0]
+    overrides = None if args.randomized else {"randomize": None}
     try:
         summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
-                           command=args.command, seed=args.seed, video=args.video)
+                           command=command, seed=args.seed, video=args.video,
+                           env_overrides=overrides, randomized=args.randomized)
     except (FileNotFoundError, PolicyError, ValueError) as exc:
         print(f"kraby eval: {exc}", file=sys.stderr)
         return 2
+    if args.through_stack:
+        from kraby_rl.stack_eval import evaluate_through_stack, side_by_side
+        from kraby_rl.launching import resolve_policy
+        try:
+            policy = resolve_policy(args.policy)
+        except ValueError as exc:
+            print(f"kraby eval: --through-stack runs policy_node, which needs an exported "
+                  f"policy: {exc}", file=sys.stderr)
+            return 2
+        try:
+            stack = evaluate_through_stack(policy, args.episodes, args.seconds, command,
+                                           log=lambda m: print(m, file=sys.stderr))
+        except RuntimeError as exc:
+            print(f"kraby eval: {exc}", file=sys.stderr)
+            return 1
+        print(side_by_side(summary, stack), file=sys.stderr)
+        summary = {"env": summary, "through_stack": stack}
     print(dump_json(summary))
     return 0
 
@@ -116,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed command [m/s, m/s, rad/s] (default: sampled per episode)")
     e.add_argument("--seed", type=int, default=1000)
     e.add_argument("--video", metavar="FILE", help="record the first episode (.mp4 or .gif)")
+    e.add_argument("--randomized", action="store_true",
+                   help="evaluate with the policy's training randomisation on (default: off)")
+    e.add_argument("--through-stack", action="store_true",
+                   help="also run the episodes through the real stack over the virtual bus "
+                        "(serial protocol, DDS, shield, estimator, policy_node) and print both "
+                        "side by side (command default 0.15 0 0)")
     e.set_defaults(func=cmd_eval)
 
     x = sub.add_parser("export", help="export a run as a torch-free policy")

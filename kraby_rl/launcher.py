@@ -29,17 +29,11 @@ def add_parser(sub):
     return p
 
 
-def _pump(name, stream):
+def _pump(name, stream, out):
     for line in stream:
-        sys.stderr.write(f"[{name}] {line}")
+        out.write(f"[{name}] {line}")
+        out.flush()
     stream.close()
-
-
-def _start(name, cmd):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
-    return proc
 
 
 def stop_process(proc, timeout=5.0):
@@ -53,6 +47,73 @@ def stop_process(proc, timeout=5.0):
             proc.wait()
 
 
+class RunningStack:
+    """The processes of a stack: started in order, stopped in reverse (a context manager).
+
+    Args:
+        stack_name: 'real', 'sim' or 'sim_train'.
+        values: launch arguments (``launching.parse_launch_arguments``).
+        port_url: the driver's bus URL; with port:=virtual and no URL, a virtual bus
+            (PyBullet) is started first and closed last.
+        out: where node output goes, each line prefixed with the node's name.
+    """
+
+    def __init__(self, stack_name, values, port_url=None, out=None):
+        self.stack_name, self.values, self.port_url = stack_name, values, port_url
+        self.out = out or sys.stderr
+        self.bus = None
+        self.procs = []
+
+    def _start(self, name, cmd):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        threading.Thread(target=_pump, args=(name, proc.stdout, self.out), daemon=True).start()
+        self.procs.append((name, proc))
+
+    def start(self):
+        values = self.values
+        if self.stack_name == "real" and values["port"] == "virtual" and not self.port_url:
+            from kraby_rl.herkulex.fake_bus import FakeBusProcess
+            self.bus = FakeBusProcess(["--pty", "--physics", "pybullet"])
+            self.port_url = self.bus.url
+            self.out.write(f"kraby launch: virtual Herkulex bus on {self.port_url}\n")
+        for spec in launching.stack(self.stack_name, values, self.port_url):
+            self._start(spec.name, [sys.executable, "-m", spec.module,
+                                    *spec.ros_args(values["namespace"])])
+        if values["rviz"] == "true":
+            if shutil.which("rviz2"):
+                self._start("rviz2", ["rviz2", "-d", launching.rviz_config()])
+            else:
+                self.out.write("kraby launch: rviz:=true but rviz2 is not installed (it "
+                               "comes with ROS 2); the stack runs without it\n")
+        return self
+
+    def ended(self):
+        """(name, exit status) of the first process that has ended, or None."""
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return name, proc.returncode
+        return None
+
+    def stop(self):
+        for _name, proc in reversed(self.procs):
+            stop_process(proc)
+        self.procs = []
+        if self.bus is not None:
+            self.bus.close()
+            self.bus = None
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 def main(args):
     loopback_by_default()
     try:
@@ -63,40 +124,20 @@ def main(args):
     stopping = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stopping.set())
                 for s in (signal.SIGINT, signal.SIGTERM)}
-    bus = None
-    procs = []
     status = 0
     try:
-        port_url = None
-        if values["port"] == "virtual":
-            from kraby_rl.herkulex.fake_bus import FakeBusProcess
-            bus = FakeBusProcess(["--pty", "--physics", "pybullet"])
-            port_url = bus.url
-            print(f"kraby launch: virtual Herkulex bus on {port_url}", file=sys.stderr)
-        for spec in launching.stack(args.stack, values, port_url):
-            cmd = [sys.executable, "-m", spec.module, *spec.ros_args(values["namespace"])]
-            procs.append((spec.name, _start(spec.name, cmd)))
-        if values["rviz"] == "true":
-            if shutil.which("rviz2"):
-                procs.append(("rviz2", _start("rviz2", ["rviz2", "-d", launching.rviz_config()])))
-            else:
-                print("kraby launch: rviz:=true but rviz2 is not installed (it comes with "
-                      "ROS 2); the stack runs without it", file=sys.stderr)
-        end = None if args.duration is None else time.monotonic() + args.duration
-        while not stopping.is_set() and (end is None or time.monotonic() < end):
-            ended = [(n, p.returncode) for n, p in procs if p.poll() is not None]
-            if ended:
-                name, code = ended[0]
-                print(f"kraby launch: {name} exited with status {code}; stopping the stack",
-                      file=sys.stderr)
-                status = 1 if code else 0
-                break
-            stopping.wait(0.1)
+        with RunningStack(args.stack, values) as running:
+            end = None if args.duration is None else time.monotonic() + args.duration
+            while not stopping.is_set() and (end is None or time.monotonic() < end):
+                ended = running.ended()
+                if ended:
+                    name, code = ended
+                    print(f"kraby launch: {name} exited with status {code}; stopping the "
+                          f"stack", file=sys.stderr)
+                    status = 1 if code else 0
+                    break
+                stopping.wait(0.1)
     finally:
-        for _name, proc in reversed(procs):
-            stop_process(proc)
-        if bus is not None:
-            bus.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return status

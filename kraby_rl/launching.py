@@ -30,6 +30,19 @@ def _share():
 
 SHARE = _share()
 
+
+def resolve_policy(value):
+    """An export directory from a path or a shipped policy's name (raises ValueError)."""
+    for cand in (value, os.path.join(SHARE, "policies", value)):
+        if cand and os.path.exists(os.path.join(cand, "policy.json")):
+            return cand
+    root = os.path.join(SHARE, "policies")
+    shipped = sorted(d for d in (os.listdir(root) if os.path.isdir(root) else [])
+                     if os.path.exists(os.path.join(root, d, "policy.json")))
+    raise ValueError(f"parameter 'policy': expected an export directory (policy.json + "
+                     f"policy.npz) or one of the shipped policies {shipped}, found {value!r}")
+
+
 EXECUTABLES = {
     "servo_driver": "kraby_rl.nodes.servo_driver_node",
     "sim_node": "kraby_rl.nodes.sim_node",

@@ -247,4 +247,5 @@ class VirtualBus:
             "calibration": [s.calibration for s in self.servos],
             "stats": dict(self.stats),
             "torque_log": [list(e) for e in self.torque_log],
+            **(self.joints.body() if hasattr(self.joints, "body") else {}),
         }

@@ -81,5 +81,13 @@ class PyBulletJoints:
         duty = np.where(mode == Torque.ON, w.servo.last_duty, 0.0)
         return q, qd, duty
 
+    def body(self) -> dict:
+        """Ground truth of the body (PyBullet): position [m], quaternion x, y, z, w,
+        body-frame velocity [m/s], yaw rate [rad/s], simulated time [s], ground contact."""
+        s = self.world.state()
+        return {"base_pos": s.base_pos.tolist(), "base_quat": s.base_quat.tolist(),
+                "base_velocity": s.lin_vel_body.tolist(), "yaw_rate": float(s.ang_vel_body[2]),
+                "sim_t": float(s.t), "body_contact": bool(s.body_contact)}
+
     def close(self) -> None:
         self.world.close()

@@ -83,7 +83,7 @@ class GymBridgeNode(ros.Node):
                 target = self.fine_tune
             else:
                 from kraby_rl.core.policy_runtime import ExportedPolicy
-                from kraby_rl.nodes.policy_node import resolve_policy
+                from kraby_rl.launching import resolve_policy
                 self.policy = ExportedPolicy(resolve_policy(p["policy"]))
                 meta = self.policy.metadata
                 target = self.evaluate

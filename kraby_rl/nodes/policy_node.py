@@ -9,15 +9,15 @@ joint_states arrive or while they are stale, so the shield stops the robot. Infe
 is reported on diagnostics.
 """
 
-import os
 import time
 
 import numpy as np
 
-from kraby_rl import launching, ros
+from kraby_rl import ros
 from kraby_rl.core import spec as S
 from kraby_rl.core.estimation import quat_to_gravity
 from kraby_rl.core.policy_runtime import check_spec, ExportedPolicy, PolicyError
+from kraby_rl.launching import resolve_policy
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import geometry_msgs, nav_msgs, sensor_msgs
 from kraby_rl.ros.runner import main_for
@@ -29,18 +29,6 @@ PARAMETERS = [
     ("state_timeout_s", 0.1, "no targets while joint_states are older than this [s]"),
     ("sensor_timeout_s", 0.2, "imu/data older than this is replaced by odom [s]"),
 ]
-
-
-def resolve_policy(value):
-    """An export directory from a path or a shipped policy's name (raises ValueError)."""
-    for cand in (value, os.path.join(launching.SHARE, "policies", value)):
-        if cand and os.path.exists(os.path.join(cand, "policy.json")):
-            return cand
-    root = os.path.join(launching.SHARE, "policies")
-    shipped = sorted(d for d in (os.listdir(root) if os.path.isdir(root) else [])
-                     if os.path.exists(os.path.join(root, d, "policy.json")))
-    raise ValueError(f"parameter 'policy': expected an export directory (policy.json + "
-                     f"policy.npz) or one of the shipped policies {shipped}, found {value!r}")
 
 
 class PolicyNode(ros.Node):

@@ -35,6 +35,8 @@ class TrainConfig:
         algo_kwargs: keyword arguments of the stable-baselines3 algorithm.
         net_arch: hidden layer sizes of the actor (and critic).
         activation: hidden activation, ``tanh``, ``relu`` or ``elu``.
+        log_std_init: initial log standard deviation of the Gaussian actions (PPO; 0 = std 1).
+            A residual policy explores better with a small one.
     """
 
     algorithm: str = "ppo"
@@ -51,6 +53,7 @@ class TrainConfig:
     algo_kwargs: dict = field(default_factory=dict)
     net_arch: list = field(default_factory=lambda: [128, 128])
     activation: str = "tanh"
+    log_std_init: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)

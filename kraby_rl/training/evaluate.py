@@ -59,9 +59,14 @@ def load_actor(policy: str):
         return ExportedPolicy(policy)
     if os.path.exists(os.path.join(policy, "config.yaml")):
         return SB3Actor(policy)
-    raise FileNotFoundError(
-        f"policy {policy!r}: expected 'tripod', an export directory (policy.json + policy.npz) "
-        f"or a training run directory (config.yaml)")
+    from kraby_rl.launching import resolve_policy
+    try:
+        return ExportedPolicy(resolve_policy(policy))
+    except ValueError:
+        raise FileNotFoundError(
+            f"policy {policy!r}: expected 'tripod', an export directory (policy.json + "
+            f"policy.npz), a shipped policy's name or a training run directory "
+            f"(config.yaml)") from None
 
 
 def _tilt(gravity_body: np.ndarray) -> float:
@@ -110,7 +115,7 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
 
 def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None,
              seed: int = 1000, video: str | None = None, env_overrides: dict | None = None,
-             log=print) -> dict:
+             randomized: bool = False, log=print) -> dict:
     """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary."""
     import kraby_rl.envs  # noqa: F401
     actor = load_actor(policy)
@@ -118,6 +123,11 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
     env_id = meta.get("env_id", "kraby_rl/Hexapod-v0")
     env_kwargs = dict(meta.get("env", {}))
     env_kwargs.update(env_overrides or {})
+    if randomized and not env_kwargs.get("randomize"):
+        raise ValueError(f"--randomized: policy {policy!r} was not trained with randomisation "
+                         f"(its env has no 'randomize' ranges)")
+    if env_kwargs.get("randomize") is None:
+        env_kwargs.pop("randomize", None)
     env_kwargs["episode_s"] = seconds
     if video:
         env_kwargs["render_mode"] = "rgb_array"
@@ -187,5 +197,8 @@ def _write_video(path: str, frames: list, fps: int) -> None:
 
 
 def dump_json(summary: dict) -> str:
-    """One-line JSON of the summary without per-episode details."""
-    return json.dumps({k: v for k, v in summary.items() if k != "episodes_detail"})
+    """One-line JSON of the summary without per-episode details (also in nested summaries)."""
+    def strip(d):
+        return {k: strip(v) if isinstance(v, dict) else v for k, v in d.items()
+                if k != "episodes_detail"}
+    return json.dumps(strip(summary))

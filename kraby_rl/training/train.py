@@ -178,6 +178,8 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
             venv = VecNormalize(venv, norm_obs=cfg.normalize_obs,
                                 norm_reward=cfg.normalize_reward, clip_obs=cfg.clip_obs)
         policy_kwargs = {"net_arch": list(cfg.net_arch),
+                         **({"log_std_init": cfg.log_std_init} if cfg.algorithm == "ppo"
+                            else {}),
                          "activation_fn": _activation(cfg.activation)}
         model = algo_cls("MlpPolicy", venv, seed=cfg.seed, verbose=0,
                          tensorboard_log=os.path.join(run_dir, "tb"),
