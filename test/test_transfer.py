@@ -105,3 +105,16 @@ def test_pushes_and_observation_noise_happen():
 def test_bad_randomisation_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
         HexapodEnv(randomize=bad)
+
+
+def test_residual_penalty_and_tracking_widths_are_configurable():
+    env = HexapodEnv(action_mode="gait_residual", command=(0.1, 0, 0),
+                     reward_weights={"action_magnitude": -2.0},
+                     tracking_sigma={"yaw_rate": 0.1})
+    env.reset(seed=0)
+    _o, _r, _t, _tr, info = env.step(np.full(18, 0.5))
+    assert info["reward_terms"]["action_magnitude"] == pytest.approx(-2.0 * 0.25 * env.dt)
+    assert env.sigma == {"lin_vel": 0.1, "yaw_rate": 0.1}
+    env.close()
+    with pytest.raises(ValueError, match="tracking_sigma: expected"):
+        HexapodEnv(tracking_sigma={"yaw_rate": 0})

@@ -114,6 +114,7 @@ class HexapodEnv(KrabyWorldEnv):
     command_ranges              vx +-0.15, vy +-0.1, wz +-0.5    uniform sampling
     zero_command_prob           0.1                              chance of (0, 0, 0)
     reward_weights              ``rewards.DEFAULT_WEIGHTS``      overrides by name
+    tracking_sigma              lin_vel 0.1, yaw_rate 0.3        kernel widths [m/s, rad/s]
     servo                       ``ServoParams()``                servo model overrides
     latency_steps               0                                command latency
     friction                    0.8                              foot friction
@@ -132,6 +133,7 @@ class HexapodEnv(KrabyWorldEnv):
     def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
                  episode_s: float = 20.0, command=None, command_ranges: dict | None = None,
                  zero_command_prob: float = 0.1, reward_weights: dict | None = None,
+                 tracking_sigma: dict | None = None,
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
                  clock_hz: float = 2.0, action_mode: str = "joint", gait_duty: float = 0.5,
                  gait_lift_m: float = 0.02, randomize: dict | None = None,
@@ -164,6 +166,12 @@ class HexapodEnv(KrabyWorldEnv):
             if k not in self.weights:
                 raise ValueError(f"unknown reward term {k!r}: allowed {list(R.TERMS)}")
             self.weights[k] = float(v)
+        self.sigma = {"lin_vel": 0.1, "yaw_rate": 0.3}
+        for k, v in (tracking_sigma or {}).items():
+            if k not in self.sigma or not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"tracking_sigma: expected {{lin_vel|yaw_rate: width > 0}}, "
+                                 f"found {k!r}: {v!r}")
+            self.sigma[k] = float(v)
         self.init_noise = float(init_noise_rad)
         self.fall_height = float(fall_height_m)
         self.fall_cos = math.cos(float(fall_tilt_rad))
@@ -253,8 +261,10 @@ class HexapodEnv(KrabyWorldEnv):
                     or s.body_contact)
         w, dt = self.weights, self.dt
         terms = {
-            "lin_vel": w["lin_vel"] * R.lin_vel_tracking(s.lin_vel_body, self.command) * dt,
-            "yaw_rate": w["yaw_rate"] * R.yaw_rate_tracking(s.ang_vel_body, self.command) * dt,
+            "lin_vel": w["lin_vel"] * R.lin_vel_tracking(s.lin_vel_body, self.command,
+                                                         self.sigma["lin_vel"]) * dt,
+            "yaw_rate": w["yaw_rate"] * R.yaw_rate_tracking(s.ang_vel_body, self.command,
+                                                            self.sigma["yaw_rate"]) * dt,
             "alive": w["alive"] * R.alive() * dt,
             "vertical_motion": w["vertical_motion"] * R.vertical_motion(
                 s.lin_vel_body, s.ang_vel_body) * dt,
@@ -262,6 +272,7 @@ class HexapodEnv(KrabyWorldEnv):
             "height": w["height"] * R.height_error(s.base_pos[2], J.STANDING_HEIGHT) * dt,
             "power": w["power"] * R.joint_power(s.tau, s.w) * dt,
             "action_rate": w["action_rate"] * R.action_rate(a, self._last_action) * dt,
+            "action_magnitude": w["action_magnitude"] * R.action_magnitude(a) * dt,
             "foot_slip": w["foot_slip"] * R.foot_slip(s.foot_slip) * dt,
             "fall": w["fall"] * R.fall(fell),
         }
