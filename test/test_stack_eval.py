@@ -50,3 +50,31 @@ def test_randomized_needs_a_policy_trained_with_randomisation():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "was not trained with randomisation" in r.stderr
+
+
+def test_gate_checks_apply_the_thresholds():
+    from kraby_rl.training.gate import checks
+    good = {"falls": 0, "mean": {"vx": 0.14, "vy": 0.0, "yaw_rate": 0.0},
+            "worst": {"slip_mean": 0.01, "step_freq_hz": 2.0, "envelope_violations": 0.0},
+            "episodes_detail": [{"heading_change_deg": 5.0}, {"heading_change_deg": -9.0}]}
+    assert all(ok for *_, ok in checks("forward", good))
+    drifting = {**good, "episodes_detail": [{"heading_change_deg": 16.0}]}
+    failed = [label for label, _v, _l, ok in checks("forward", drifting) if not ok]
+    assert failed == ["forward: worst heading drift [deg]"]
+    assert all(ok for *_, ok in checks("forward", drifting, slack=1.25))   # randomised: +25 %
+    slow_turn = {**good, "mean": {"vx": 0.0, "vy": 0.0, "yaw_rate": 0.3}}
+    assert [label for label, *_r, ok in checks("turn_left", slow_turn) if not ok] == \
+        ["turn_left: yaw_rate (cmd +0.50)"]
+
+
+def test_gate_runs_end_to_end_on_an_exported_policy(tmp_path):
+    from kraby_rl.training.gate import run
+    policy = tripod_policy(tmp_path / "tripod")
+    lines = []
+    passed, rows, results = run(policy, episodes=1, seconds=3.0, stack_episodes=1,
+                                log=lines.append)
+    assert len(results) == 13 and "stack/forward" in results
+    assert lines[-1].startswith("gate: ")
+    by = {label: ok for label, _v, _l, ok in rows}
+    assert by["forward: falls"] and by["stack: falls"] and by["stack: shield trips"]
+    assert by["left: vy (cmd +0.10)"] and by["turn_left: yaw_rate (cmd +0.50)"]
