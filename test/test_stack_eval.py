@@ -15,7 +15,9 @@ from kraby_rl.training.export import write_export
 def tripod_policy(path):
     """An exported gait_residual policy with a zero residual: the tripod gait, as a policy."""
     meta = {**S.spec_metadata(0.02, 2.0, S.ActionDecoder("gait_residual", 2.0)),
-            "env_id": "kraby_rl/Hexapod-v0", "env": {"action_mode": "gait_residual"},
+            "env_id": "kraby_rl/Hexapod-v0",
+            "env": {"action_mode": "gait_residual",
+                    "randomize": {"friction": [0.6, 1.0], "servo_strength": [0.9, 1.1]}},
             "algorithm": "constant"}
     layers = [(np.zeros((18, S.OBS_SIZE)), np.zeros(18), "none")]
     return write_export(str(path), layers, np.zeros(S.OBS_SIZE), np.ones(S.OBS_SIZE), meta)
