@@ -118,3 +118,20 @@ def test_residual_penalty_and_tracking_widths_are_configurable():
     env.close()
     with pytest.raises(ValueError, match="tracking_sigma: expected"):
         HexapodEnv(tracking_sigma={"yaw_rate": 0})
+
+
+def test_heading_term_penalises_drift_against_the_integrated_command():
+    env = HexapodEnv(action_mode="gait_residual", command=(0.0, 0.0, 0.5),
+                     reward_weights={"heading": -10.0})
+    env.reset(seed=0)
+    for _ in range(50):                                # 1 s of turning as commanded
+        _o, _r, _t, _tr, info = env.step(np.zeros(18))
+    assert info["reward_terms"]["heading"] > -10.0 * 0.1 ** 2 * env.dt   # start-up lag only
+    w = env.world                                      # now knock the heading off by 0.3 rad
+    pos, quat = pb.getBasePositionAndOrientation(w.robot, physicsClientId=w.cid)
+    yaw = pb.getEulerFromQuaternion(quat)[2]
+    pb.resetBasePositionAndOrientation(w.robot, pos, pb.getQuaternionFromEuler([0, 0, yaw - 0.3]),
+                                       physicsClientId=w.cid)
+    _o, _r, _t, _tr, info = env.step(np.zeros(18))
+    assert info["reward_terms"]["heading"] == pytest.approx(-10.0 * 0.3 ** 2 * env.dt, rel=0.3)
+    env.close()

@@ -57,6 +57,14 @@ def action_magnitude(action: np.ndarray) -> float:
     return float(np.mean(np.square(action)))
 
 
+def heading_error(yaw_error: float) -> float:
+    """Squared heading error [rad^2]: body yaw minus the commanded yaw rate integrated
+    since the episode began (privileged: penalises a steady drift the per-step yaw-rate
+    kernel barely sees)."""
+    e = math.remainder(yaw_error, 2 * math.pi)
+    return e * e
+
+
 def foot_slip(slip_speed: np.ndarray) -> float:
     """Sum of squared horizontal speeds of feet in contact [m^2/s^2] (privileged)."""
     return float(slip_speed @ slip_speed)
@@ -73,12 +81,13 @@ def fall(fell: bool) -> float:
 
 
 TERMS = ("lin_vel", "yaw_rate", "alive", "vertical_motion", "tilt", "height", "power",
-         "action_rate", "action_magnitude", "foot_slip", "fall")
+         "action_rate", "action_magnitude", "heading", "foot_slip", "fall")
 """Names of the reward terms; each needs a weight in the env's ``reward_weights``."""
 
 DEFAULT_WEIGHTS = {
     "lin_vel": 2.0, "yaw_rate": 1.0, "alive": 0.5, "vertical_motion": -2.0, "tilt": -2.0,
     "height": -200.0, "power": -0.02, "action_rate": -0.02, "action_magnitude": 0.0,
+    "heading": 0.0,
     "foot_slip": -20.0, "fall": -50.0,
 }
 """Default weights (per second of episode, except ``fall`` which is per event)."""

@@ -244,6 +244,8 @@ class HexapodEnv(KrabyWorldEnv):
         if self.randomize:
             self._randomize_episode()
         self._state = self.world.reset(q0)
+        self._yaw0 = self._yaw()
+        self._heading_cmd = 0.0
         self._last_action = np.zeros(S.ACTION_SIZE)
         self._steps = 0
         self._obs = self._observe()
@@ -276,11 +278,18 @@ class HexapodEnv(KrabyWorldEnv):
             "foot_slip": w["foot_slip"] * R.foot_slip(s.foot_slip) * dt,
             "fall": w["fall"] * R.fall(fell),
         }
+        self._heading_cmd += self.command[2] * dt
+        terms["heading"] = w["heading"] * R.heading_error(
+            self._yaw() - self._yaw0 - self._heading_cmd) * dt
         reward = sum(terms.values())
         self._last_action = a
         obs = self._obs = self._observe()
         truncated = self._steps >= self.max_steps
         return obs, float(reward), fell, truncated, self._info(terms, fell)
+
+    def _yaw(self) -> float:
+        x, y, z, w = self._state.base_quat
+        return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
     def _info(self, terms: dict, fell: bool = False) -> dict:
         s = self._state
