@@ -133,5 +133,6 @@ def test_heading_term_penalises_drift_against_the_integrated_command():
     pb.resetBasePositionAndOrientation(w.robot, pos, pb.getQuaternionFromEuler([0, 0, yaw - 0.3]),
                                        physicsClientId=w.cid)
     _o, _r, _t, _tr, info = env.step(np.zeros(18))
-    assert info["reward_terms"]["heading"] == pytest.approx(-10.0 * 0.3 ** 2 * env.dt, rel=0.3)
+    # error = the 0.3 rad knock plus the start-up lag (< 0.1 rad)
+    assert -10.0 * 0.4 ** 2 * env.dt < info["reward_terms"]["heading"] < -10.0 * 0.3 ** 2 * env.dt
     env.close()
