@@ -32,3 +32,25 @@ def test_figures_known_answers():
     assert f["joint_speed_peak_ratio"] == pytest.approx(0.5)
     assert f["envelope_violations"] == pytest.approx(1 / 18)
     assert f["envelope_excess_max"] == pytest.approx(0.2)
+
+
+def test_each_servo_is_checked_against_its_own_envelope():
+    """A randomised episode's stronger servo may exceed the nominal envelope but not its own;
+    a weaker one is held to its lower envelope."""
+    T, dt = 20, 0.02
+    pos = np.zeros((T, 3))
+    w = np.full((T, 18), 3.155)            # half the nominal no-load speed
+    tau = np.zeros((T, 18))
+    tau[:, 0] = 0.65                        # nominal envelope here: 0.59 N*m
+    tau[:, 1] = 0.55                        # inside the nominal envelope
+    strength = np.ones(18)
+    strength[0] = 1.15                      # its own envelope: 0.68 N*m
+    strength[1] = 0.85                      # its own envelope: 0.50 N*m
+    args = (dt, pos, np.zeros(T), np.zeros((T, 6), bool), np.zeros((T, 6)), w, tau,
+            pos[:, 2], np.zeros(T))
+    nominal = gait_figures(*args, 1.18, 6.31)
+    own = gait_figures(*args, 1.18 * strength, np.full(18, 6.31))
+    assert nominal["envelope_violations"] == pytest.approx(1 / 18)   # servo 0 only
+    assert own["envelope_violations"] == pytest.approx(1 / 18)       # servo 1 only
+    assert own["envelope_excess_max"] == pytest.approx(0.55 - 0.59 * 0.85)
+    assert own["joint_speed_peak_ratio"] == pytest.approx(0.5)

@@ -44,7 +44,7 @@ def touchdowns(contact: np.ndarray, min_swing_steps: int = 2) -> np.ndarray:
 
 def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.ndarray,
                  slip: np.ndarray, w: np.ndarray, tau: np.ndarray, height: np.ndarray,
-                 tilt: np.ndarray, stall_torque: float, no_load_speed: float,
+                 tilt: np.ndarray, stall_torque, no_load_speed,
                  w_tau: np.ndarray | None = None) -> dict:
     """Figures of one episode.
 
@@ -56,7 +56,9 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
         slip: (T, 6) horizontal contact-point speed [m/s] (meaningful where in contact).
         w: (T, 18) joint speeds [rad/s]. tau: (T, 18) joint torques [N*m].
         height: (T,) body height [m]. tilt: (T,) body tilt from vertical [rad].
-        stall_torque, no_load_speed: servo envelope [N*m], [rad/s].
+        stall_torque, no_load_speed: servo envelope [N*m], [rad/s]: scalars, or (18,)
+            per servo (a randomised episode's servos are stronger or weaker: battery
+            voltage moves the whole envelope, and each servo is checked against its own).
         w_tau: (T, 18) joint speeds at which each torque was applied [rad/s]; defaults to
             ``w``. The envelope check pairs torques with these.
 
@@ -87,7 +89,7 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
         "duty_factor": float(np.mean(contact)),
         "joint_speed_peak": float(np.abs(w).max()),
         "joint_speed_mean": float(np.abs(w).mean()),
-        "joint_speed_peak_ratio": float(np.abs(w).max() / no_load_speed),
+        "joint_speed_peak_ratio": float((np.abs(w) / no_load_speed).max()),
         "power_peak": float(np.abs(tau * w).max()),
         "envelope_violations": float(np.mean(ex > ENVELOPE_TOLERANCE)),
         "envelope_excess_max": float(ex.max()),
