@@ -149,6 +149,8 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     from kraby_rl.envs.hexapod_env import action_decoder
     from kraby_rl.training.config import _algo_class
 
+    import torch
+    torch.set_num_threads(cfg.torch_threads)
     algo_cls = _algo_class(cfg.algorithm)
     ckpt = latest_checkpoint(run_dir)
     if resume and ckpt is None:
