@@ -33,6 +33,7 @@ def _write(tmp_path, text):
      r"'algo_kwargs' \(ppo\): unknown key 'n_step' \(value 64\); allowed keys: .*n_steps"),
     ("env: {episode_seconds: 3}\n", r"'env': unknown key 'episode_seconds'.*episode_s"),
     ("env_id: kraby_rl/Quadruped-v0\n", r"unknown env 'kraby_rl/Quadruped-v0'"),
+    ("torch_threads: 0\n", r"'torch_threads': must be >= 1, found 0"),
 ])
 def test_bad_config_is_named(tmp_path, text, pattern):
     with pytest.raises(C.ConfigError, match=pattern):
