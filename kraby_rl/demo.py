@@ -25,8 +25,8 @@ from kraby_rl.ros.topic_tool import loopback_by_default
 def add_parser(sub):
     p = sub.add_parser("demo", help="run the sim stack with a policy and report what it did")
     p.add_argument("--seconds", type=float, default=20.0, help="time the policy runs [s]")
-    p.add_argument("--policy", default="stand", help="exported policy (dir or shipped name)")
-    p.add_argument("--command", type=float, nargs=3, default=(0.0, 0.0, 0.0),
+    p.add_argument("--policy", default="walk", help="exported policy (dir or shipped name)")
+    p.add_argument("--command", type=float, nargs=3, default=(0.15, 0.0, 0.0),
                    metavar=("VX", "VY", "WZ"), help="cmd_vel [m/s, m/s, rad/s]")
     p.set_defaults(func=main)
     return p
@@ -76,7 +76,7 @@ def motion(poses, seconds):
     return dist, dist / seconds, float(np.mean([p[3] for p in poses])), turn
 
 
-def run(seconds=20.0, policy="stand", command=(0.0, 0.0, 0.0), log=print):
+def run(seconds=20.0, policy="walk", command=(0.15, 0.0, 0.0), log=print):
     loopback_by_default()
     from kraby_rl import ros
     from kraby_rl.ros import messages as msgs

@@ -58,7 +58,7 @@ STACKS = ("real", "sim", "sim_train")
 
 ARGUMENTS = {
     "port": ("/dev/ttyUSB0", "servo bus URL, or 'virtual' for the PyBullet-driven virtual bus"),
-    "policy": ("stand", "exported policy: a directory or the name of one in policies/"),
+    "policy": ("walk", "exported policy: a directory or the name of one in policies/"),
     "config": ("", "a params file applied to every node (on top of config/<node>.yaml)"),
     "use_sim_time": ("false", "follow /clock (the sim stack's sim_node then publishes it)"),
     "rviz": ("false", "also start rviz2 with config/kraby.rviz (needs ROS 2)"),

@@ -136,16 +136,21 @@ def test_the_shipped_stand_policy_is_what_export_stand_writes(tmp_path):
     assert np.array_equal(shipped.act(obs), np.zeros(18))
 
 
-def test_kraby_demo_reports_what_the_sim_stack_did():
+def test_kraby_demo_walks_the_shipped_policy_and_reports_it():
+    """The main job's defaults: the shipped `walk` policy at 0.15 m/s forward in the sim
+    stack, watched from another process."""
     import subprocess
-    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "demo", "--seconds", "3"],
+    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "demo", "--seconds", "4"],
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["policy"] == "walk" and report["command"] == [0.15, 0.0, 0.0]
     assert report["safety_states"][-1] == "OK" and report["stack_exit_status"] == 0
-    assert report["height_m"] == pytest.approx(0.14, abs=0.01)
-    assert report["estimated_height_m"] == pytest.approx(report["height_m"], abs=0.005)
-    assert report["distance_m"] < 0.01                         # `stand` stands
+    assert report["height_m"] == pytest.approx(0.14, abs=0.015)
+    assert report["speed_m_s"] == pytest.approx(0.15, rel=0.3)     # it walks as commanded
+    assert abs(report["turn_deg"]) < 10
+    assert report["estimated_speed_m_s"] == pytest.approx(report["speed_m_s"], rel=0.2)
     assert 45 <= report["joint_states_hz"] <= 55
     assert report["targets_published"] > 100
-    assert "moved 0.0" in r.stderr and "safety states WAITING -> OK" in r.stderr
+    assert not report["shield"].get("rejected")
+    assert "policy 'walk': moved" in r.stderr and "safety states WAITING -> OK" in r.stderr

@@ -24,7 +24,7 @@ def run(seconds=10.0):
     from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
     latched = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
     launcher = subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", "launch", "real",
-                                 "port:=virtual"], stdout=subprocess.DEVNULL,
+                                 "port:=virtual", "policy:=stand"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
     ros.init(args=["bench_loop"])
     node = ros.Node("bench_loop")

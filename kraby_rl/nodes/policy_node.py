@@ -23,7 +23,7 @@ from kraby_rl.ros.messages import geometry_msgs, nav_msgs, sensor_msgs
 from kraby_rl.ros.runner import main_for
 
 PARAMETERS = [
-    ("policy", "stand", "exported policy: a directory, or the name of one in policies/"),
+    ("policy", "walk", "exported policy: a directory, or the name of one in policies/"),
     ("control_period_s", 0.0, "expected control period [s]; 0 = the policy's own"),
     ("cmd_vel_timeout_s", 0.5, "cmd_vel older than this counts as zero [s]"),
     ("state_timeout_s", 0.1, "no targets while joint_states are older than this [s]"),
