@@ -98,7 +98,7 @@ def cmd_eval(args) -> int:
 def cmd_export(args) -> int:
     from kraby_rl.training.export import export
     try:
-        out = export(args.run, args.out)
+        out = export(args.run, args.out, args.checkpoint)
     except (FileNotFoundError, ValueError) as exc:
         print(f"kraby export: {exc}", file=sys.stderr)
         return 2
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="export a run as a torch-free policy")
     x.add_argument("run", help="training run directory")
     x.add_argument("--out", help="export directory (default RUN/export)")
+    x.add_argument("--checkpoint", type=int, metavar="STEPS",
+                   help="export the checkpoint at STEPS (RUN/checkpoints/model_STEPS.zip) "
+                        "instead of the final model")
     x.set_defaults(func=cmd_export)
 
     from kraby_rl.herkulex import tools as servo_tools

@@ -128,6 +128,21 @@ def test_export_matches_sb3_policy(trained_runs, algo):
     assert np.abs(got).max() > 1e-3   # not a constant-zero policy
 
 
+def test_export_of_a_chosen_checkpoint(trained_runs, tmp_path):
+    from kraby_rl.training.export import export
+    run = trained_runs["ppo"]
+    early = ExportedPolicy(export(run, str(tmp_path / "early"), checkpoint=256))
+    final = ExportedPolicy(export(run, str(tmp_path / "final")))
+    assert early.metadata["timesteps"] == 256 and early.metadata["checkpoint"] == 256
+    assert final.metadata["timesteps"] == 512 and final.metadata["checkpoint"] is None
+    obs = np.random.default_rng(1).normal(0, 1, (50, 65)).astype(np.float32)
+    assert np.abs(early.act(obs) - final.act(obs)).max() > 1e-6    # another model
+    r = subprocess.run(KRABY + ["export", run, "--checkpoint", "300", "--out",
+                                str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "no checkpoint at 300 steps" in r.stderr and "checkpoints: [256, 512]" in r.stderr
+
+
 def test_exported_policy_runs_without_torch(trained_runs):
     from kraby_rl.training.export import export
     out = export(trained_runs["ppo"])

@@ -77,9 +77,10 @@ def export_stand(out_dir: str, control_period_s: float = 0.02, clock_hz: float =
     return write_export(out_dir, layers, np.zeros(n), np.ones(n), meta)
 
 
-def export(run_dir: str, out_dir: str | None = None) -> str:
-    """Write ``policy.npz`` and ``policy.json`` for a run; returns the export directory."""
-    model, vec, cfg = load_model(run_dir)
+def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = None) -> str:
+    """Write ``policy.npz`` and ``policy.json`` for a run (its final model, or the checkpoint
+    at ``checkpoint`` steps); returns the export directory."""
+    model, vec, cfg = load_model(run_dir, checkpoint)
     out_dir = out_dir or os.path.join(run_dir, "export")
     layers = actor_layers(model)
     n_obs = layers[0][0].shape[1]
@@ -104,6 +105,7 @@ def export(run_dir: str, out_dir: str | None = None) -> str:
             training = json.load(fh)
     meta = {**contract, "env_id": cfg.env_id, "env": env, "algorithm": cfg.algorithm,
             "timesteps": int(model.num_timesteps), "seed": cfg.seed,
+            "checkpoint": checkpoint,
             "source_run": os.path.abspath(run_dir), "training": training,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     return write_export(out_dir, layers, mean, var, meta, eps, clip)

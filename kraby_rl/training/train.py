@@ -225,14 +225,24 @@ def load_run_config(run_dir: str) -> TrainConfig:
         return from_dict(yaml.safe_load(fh), source=path)
 
 
-def load_model(run_dir: str):
-    """(SB3 model, VecNormalize or None, config) of a run: final model, else newest checkpoint."""
+def load_model(run_dir: str, checkpoint: int | None = None):
+    """(SB3 model, VecNormalize or None, config) of a run: the checkpoint at ``checkpoint``
+    steps when given, else the final model, else the newest checkpoint."""
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
     from kraby_rl.training.config import _algo_class
     cfg = load_run_config(run_dir)
     final = os.path.join(run_dir, "final_model.zip")
     vec_path = os.path.join(run_dir, "final_vecnormalize.pkl")
-    if not os.path.exists(final):
+    if checkpoint is not None:
+        d = os.path.join(run_dir, CKPT_DIR)
+        final = os.path.join(d, f"model_{checkpoint}.zip")
+        vec_path = os.path.join(d, f"vecnormalize_{checkpoint}.pkl")
+        if not os.path.exists(final):
+            have = sorted(int(f[6:-4]) for f in os.listdir(d) if f.startswith("model_")) \
+                if os.path.isdir(d) else []
+            raise FileNotFoundError(f"{run_dir!r} has no checkpoint at {checkpoint} steps "
+                                    f"({final} missing); checkpoints: {have}")
+    elif not os.path.exists(final):
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
             raise FileNotFoundError(f"{run_dir!r} has neither final_model.zip nor a checkpoint")
