@@ -22,11 +22,17 @@ from kraby_rl.launcher import stop_process
 from kraby_rl.ros.topic_tool import loopback_by_default
 
 
+DEFAULT_POLICY = "walk"
+DEFAULT_COMMAND = (0.15, 0.0, 0.0)
+"""The main job's defaults: the shipped walking policy at 0.15 m/s forward."""
+
+
 def add_parser(sub):
     p = sub.add_parser("demo", help="run the sim stack with a policy and report what it did")
     p.add_argument("--seconds", type=float, default=20.0, help="time the policy runs [s]")
-    p.add_argument("--policy", default="walk", help="exported policy (dir or shipped name)")
-    p.add_argument("--command", type=float, nargs=3, default=(0.15, 0.0, 0.0),
+    p.add_argument("--policy", default=DEFAULT_POLICY,
+                   help="exported policy (dir or shipped name)")
+    p.add_argument("--command", type=float, nargs=3, default=DEFAULT_COMMAND,
                    metavar=("VX", "VY", "WZ"), help="cmd_vel [m/s, m/s, rad/s]")
     p.set_defaults(func=main)
     return p
@@ -76,7 +82,7 @@ def motion(poses, seconds):
     return dist, dist / seconds, float(np.mean([p[3] for p in poses])), turn
 
 
-def run(seconds=20.0, policy="walk", command=(0.15, 0.0, 0.0), log=print):
+def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print):
     loopback_by_default()
     from kraby_rl import ros
     from kraby_rl.ros import messages as msgs

@@ -137,9 +137,12 @@ def test_export_of_a_chosen_checkpoint(trained_runs, tmp_path):
     assert final.metadata["timesteps"] == 512 and final.metadata["checkpoint"] is None
     obs = np.random.default_rng(1).normal(0, 1, (50, 65)).astype(np.float32)
     assert np.abs(early.act(obs) - final.act(obs)).max() > 1e-6    # another model
+    stray = os.path.join(run, "checkpoints", "model_999.zip.tmp")   # a write cut short
+    open(stray, "w").close()
     r = subprocess.run(KRABY + ["export", run, "--checkpoint", "300", "--out",
                                 str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2
+    os.remove(stray)
     assert "no checkpoint at 300 steps" in r.stderr and "checkpoints: [256, 512]" in r.stderr
 
 

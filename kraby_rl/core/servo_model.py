@@ -116,6 +116,11 @@ class ServoBank:
         """Duty (-1..1) of the last ``motor`` call."""
         self._set_timing()
 
+    def envelope(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stall torque [N*m], no-load speed [rad/s]) of each servo, scales applied: the
+        torque-speed envelope ``motor`` realises and evaluation checks against."""
+        return self.params.stall_torque * self.strength, self.params.no_load_speed * self.speed
+
     def _set_timing(self):
         T = self.params.playtime_s
         self._T = T
@@ -180,10 +185,10 @@ class ServoBank:
             u += prm.kd * (sv - w)
         np.clip(u, -1.0, 1.0, out=u)
         self.last_duty = u
-        wnl = prm.no_load_speed * self.speed
+        stall, wnl = self.envelope()
         force = np.abs(u - w / wnl)
         np.minimum(force, 1.0, out=force)
-        force *= prm.stall_torque * self.strength
+        force *= stall
         if not self.enabled.all():
             force[~self.enabled] = 0.0
         return u * wnl, force

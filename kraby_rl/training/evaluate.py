@@ -106,11 +106,9 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
             fell = bool(term)
             break
     a = {k: np.array(v) for k, v in rec.items()}
-    bank = u.world.servo
     # each servo against its own envelope this episode (randomised strength and speed)
     fig = gait_figures(u.dt, a["pos"], a["yaw"], a["contact"], a["slip"], a["w"], a["tau"],
-                       a["h"], a["tilt"], bank.params.stall_torque * bank.strength,
-                       bank.params.no_load_speed * bank.speed, a["w_tau"])
+                       a["h"], a["tilt"], *u.world.servo.envelope(), a["w_tau"])
     return {"seed": seed, "command": [float(c) for c in u.command], "return": float(ret),
             "fell": fell, **fig}
 

@@ -59,6 +59,20 @@ def _activation(name: str):
     return {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}[name]
 
 
+def checkpoint_paths(run_dir: str, n: int) -> tuple[str, str]:
+    """(model path, vecnormalize path) of the checkpoint at ``n`` timesteps."""
+    d = os.path.join(run_dir, CKPT_DIR)
+    return os.path.join(d, f"model_{n}.zip"), os.path.join(d, f"vecnormalize_{n}.pkl")
+
+
+def checkpoint_steps(run_dir: str) -> list[int]:
+    """Timesteps of the checkpoints in a run, ascending (partial ``.tmp`` writes skipped)."""
+    d = os.path.join(run_dir, CKPT_DIR)
+    names = os.listdir(d) if os.path.isdir(d) else []
+    return sorted(int(f[len("model_"):-len(".zip")]) for f in names
+                  if f.startswith("model_") and f.endswith(".zip"))
+
+
 def latest_checkpoint(run_dir: str) -> tuple[int, str, str] | None:
     """(timesteps, model path, vecnormalize path) of the newest complete checkpoint."""
     marker = os.path.join(run_dir, CKPT_DIR, "latest.json")
@@ -66,8 +80,7 @@ def latest_checkpoint(run_dir: str) -> tuple[int, str, str] | None:
         return None
     with open(marker) as fh:
         n = int(json.load(fh)["timesteps"])
-    d = os.path.join(run_dir, CKPT_DIR)
-    return n, os.path.join(d, f"model_{n}.zip"), os.path.join(d, f"vecnormalize_{n}.pkl")
+    return (n, *checkpoint_paths(run_dir, n))
 
 
 def save_checkpoint(model, run_dir: str) -> int:
@@ -75,10 +88,11 @@ def save_checkpoint(model, run_dir: str) -> int:
     n = int(model.num_timesteps)
     d = os.path.join(run_dir, CKPT_DIR)
     os.makedirs(d, exist_ok=True)
-    _atomic_write(os.path.join(d, f"model_{n}.zip"), lambda p: _save_zip(model, p))
+    model_path, vec_path = checkpoint_paths(run_dir, n)
+    _atomic_write(model_path, lambda p: _save_zip(model, p))
     vec = model.get_vec_normalize_env()
     if vec is not None:
-        _atomic_write(os.path.join(d, f"vecnormalize_{n}.pkl"), vec.save)
+        _atomic_write(vec_path, vec.save)
     _atomic_write(os.path.join(d, "latest.json"),
                   lambda p: open(p, "w").write(json.dumps({"timesteps": n})))
     return n
@@ -234,14 +248,11 @@ def load_model(run_dir: str, checkpoint: int | None = None):
     final = os.path.join(run_dir, "final_model.zip")
     vec_path = os.path.join(run_dir, "final_vecnormalize.pkl")
     if checkpoint is not None:
-        d = os.path.join(run_dir, CKPT_DIR)
-        final = os.path.join(d, f"model_{checkpoint}.zip")
-        vec_path = os.path.join(d, f"vecnormalize_{checkpoint}.pkl")
+        final, vec_path = checkpoint_paths(run_dir, checkpoint)
         if not os.path.exists(final):
-            have = sorted(int(f[6:-4]) for f in os.listdir(d) if f.startswith("model_")) \
-                if os.path.isdir(d) else []
             raise FileNotFoundError(f"{run_dir!r} has no checkpoint at {checkpoint} steps "
-                                    f"({final} missing); checkpoints: {have}")
+                                    f"({final} missing); checkpoints: "
+                                    f"{checkpoint_steps(run_dir)}")
     elif not os.path.exists(final):
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:
