@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-DEFAULT_CONFIG = "train_ppo.yaml"
-
-
-def find_config(name: str) -> str:
-    """A config path as given, else in the source tree's or installed share's config/."""
-    if os.path.exists(name):
-        return name
-    here = os.path.join(os.path.dirname(__file__), "..", "config", name)
-    if os.path.exists(here):
-        return os.path.normpath(here)
-    inst = os.path.join(sys.prefix, "share", "kraby_rl", "config", name)
-    if os.path.exists(inst):
-        return inst
-    return name  # the loader reports it missing
+from kraby_rl.resources import find_config
+from kraby_rl.training.defaults import DEFAULT_CONFIG
 
 
 def _parse_overrides(items):
@@ -76,7 +63,7 @@ def cmd_eval(args) -> int:
         return 2
     if args.through_stack:
         from kraby_rl.stack_eval import evaluate_through_stack, side_by_side
-        from kraby_rl.launching import resolve_policy
+        from kraby_rl.resources import resolve_policy
         try:
             policy = resolve_policy(args.policy)
         except ValueError as exc:

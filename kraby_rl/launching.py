@@ -15,32 +15,7 @@ import os
 import sys
 
 
-def _share():
-    """Where config/, urdf/ and policies/ are: the source tree (editable installs), else the
-    ament share directory of an installed package."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isdir(os.path.join(here, "config")):
-        return here
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return get_package_share_directory("kraby_rl")
-    except Exception:  # noqa: B902 - no ROS 2: the pip install's data files
-        return os.path.join(sys.prefix, "share", "kraby_rl")
-
-
-SHARE = _share()
-
-
-def resolve_policy(value):
-    """An export directory from a path or a shipped policy's name (raises ValueError)."""
-    for cand in (value, os.path.join(SHARE, "policies", value)):
-        if cand and os.path.exists(os.path.join(cand, "policy.json")):
-            return cand
-    root = os.path.join(SHARE, "policies")
-    shipped = sorted(d for d in (os.listdir(root) if os.path.isdir(root) else [])
-                     if os.path.exists(os.path.join(root, d, "policy.json")))
-    raise ValueError(f"parameter 'policy': expected an export directory (policy.json + "
-                     f"policy.npz) or one of the shipped policies {shipped}, found {value!r}")
+from kraby_rl.resources import resolve_policy, SHARE  # noqa: F401 (re-exported)
 
 
 EXECUTABLES = {

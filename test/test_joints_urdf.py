@@ -14,11 +14,34 @@ from kraby_rl.core.urdf import urdf_text
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 URDF = os.path.join(ROOT, "urdf", "kraby.urdf")
+SIM_URDF = os.path.join(ROOT, "urdf", "kraby_sim.urdf")
 
 
-def test_committed_urdf_is_generated_from_table():
-    with open(URDF) as fh:
-        assert fh.read() == urdf_text(), "run: python -m kraby_rl.core.urdf > urdf/kraby.urdf"
+@pytest.mark.parametrize("variant,path", [("ros", URDF), ("sim", SIM_URDF)])
+def test_committed_urdf_is_generated_from_table(variant, path):
+    with open(path) as fh:
+        assert fh.read() == urdf_text(variant), \
+            f"run: python -m kraby_rl.core.urdf {variant} > {os.path.relpath(path, ROOT)}"
+
+
+def test_urdf_is_valid_for_ros_tools():
+    """urdfdom knows no capsule; KDL (robot_state_publisher) wants an inertia-free root."""
+    for path in (URDF, SIM_URDF):
+        root = ET.parse(path).getroot()
+        shapes = {el.tag for el in root.iter() if el.tag in
+                  ("box", "cylinder", "sphere", "mesh", "capsule")}
+        assert shapes <= {"box", "cylinder", "sphere"}, f"{path}: {shapes}"
+    ros = ET.parse(URDF).getroot()
+    children = {j.find("child").get("link") for j in ros.iter("joint")}
+    roots = [link for link in ros.findall("link") if link.get("name") not in children]
+    assert [r.get("name") for r in roots] == ["base_link"]
+    assert roots[0].find("inertial") is None
+
+
+def test_both_variants_carry_the_same_mass():
+    def mass(path):
+        return sum(float(m.get("value")) for m in ET.parse(path).getroot().iter("mass"))
+    assert mass(URDF) == pytest.approx(mass(SIM_URDF)) == pytest.approx(1.64, abs=0.01)
 
 
 def test_urdf_joints_match_table():

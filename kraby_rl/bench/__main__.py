@@ -21,7 +21,23 @@ def main(argv=None) -> int:
     p.add_argument("--trials", type=int, default=30, help="estop: stops measured")
     p.add_argument("--rate", type=float, default=None,
                    help="pubsub: publish rate (default 200 Hz); timer: rate (default 50 Hz)")
+    p.add_argument("--load", type=int, default=0, metavar="N",
+                   help="bus, estop, loop: run N CPU-burning processes during the measurement")
     args = p.parse_args(argv)
+    if args.load < 0:
+        p.error(f"--load: expected a number of hog processes >= 0, found {args.load}")
+    if args.load and args.name not in ("bus", "estop", "loop"):
+        p.error(f"--load applies to bus, estop and loop, not {args.name}")
+    from kraby_rl.bench.load import cpu_load
+    with cpu_load(args.load):
+        result = _run(args, argv)
+    result["load_processes"] = args.load
+    print(json.dumps(result))
+    return 0
+
+
+def _run(args, argv):
+    loaded = f" with {args.load} CPU hogs" if args.load else ", machine otherwise idle"
     if args.name == "sim":
         from kraby_rl.bench.sim import run
         result = run(args.seconds, args.rounds)
@@ -32,7 +48,8 @@ def main(argv=None) -> int:
               f"cycles over a {args.transport} at {args.baud} baud, {args.latency_us:g} us "
               f"latency: mean {result['mean_ms']} ms, p99 {result['p99_ms']} ms; wire floor "
               f"{result['floor_ms']} ms ({result['bytes_per_cycle']:.0f} bytes), ratio "
-              f"{result['ratio']}")
+              f"{result['ratio']}; driver CPU {result['driver_cpu_ms_per_cycle']} ms per "
+              f"cycle; {result['invalid_reads']} invalid reads{loaded}")
     elif args.name == "pubsub":
         from kraby_rl.bench.ros import run_pubsub
         result = run_pubsub(args.messages, args.rate or 200.0)
@@ -54,7 +71,7 @@ def main(argv=None) -> int:
         print(f"emergency_stop published in another process -> brake packet on the virtual "
               f"bus (servo_driver at 50 Hz, 500 kbaud): {result['braked']}/{result['trials']} "
               f"braked, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max "
-              f"{result['max_ms']} ms")
+              f"{result['max_ms']} ms{loaded}")
     elif args.name == "loop":
         from kraby_rl.bench.loop import run as run_loop
         seconds = args.seconds if "--seconds" in (argv or sys.argv) else 10.0
@@ -63,9 +80,8 @@ def main(argv=None) -> int:
               f"joint_states at {result['rate_hz']} Hz (target 50), interval p50 "
               f"{result['interval_p50_ms']} ms, p99 {result['interval_p99_ms']} ms; driver "
               f"cycle p99 {result['driver_cycle_p99_ms']} ms (target < 20), overruns "
-              f"{result['driver_overruns']} in {result['driver_cycles']} cycles")
-    print(json.dumps(result))
-    return 0
+              f"{result['driver_overruns']} in {result['driver_cycles']} cycles{loaded}")
+    return result
 
 
 if __name__ == "__main__":

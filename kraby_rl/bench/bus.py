@@ -31,13 +31,15 @@ def run(cycles: int = 500, baudrate: int = 500_000, latency_us: float = 100.0,
                 bus.read_state()
             b0 = bus.stats["bytes_out"] + bus.stats["bytes_in"]
             times = np.empty(cycles)
+            cpu = np.empty(cycles)
             invalid = 0
             for k in range(cycles):
                 q = J.DEFAULT_POSE + 0.1 * np.sin(np.arange(J.NUM_JOINTS) + 0.05 * k)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 bus.jog(q)
                 st = bus.read_state()
                 times[k] = time.perf_counter() - t0
+                cpu[k] = time.thread_time() - c0
                 invalid += int((~st.valid).sum())
             nbytes = (bus.stats["bytes_out"] + bus.stats["bytes_in"] - b0) / cycles
             report = bus.health_report()
@@ -59,5 +61,6 @@ def run(cycles: int = 500, baudrate: int = 500_000, latency_us: float = 100.0,
         "floor_plus_latency_ms": round((floor + J.NUM_JOINTS * latency_us * 1e-6) * 1e3, 3),
         "ratio": round(mean / floor, 3),
         "fits_50hz": bool(np.percentile(times, 99) < 0.020),
+        "driver_cpu_ms_per_cycle": round(float(cpu.mean()) * 1e3, 3),
         "invalid_reads": invalid, **errors,
     }

@@ -177,6 +177,8 @@ class SafetyShield:
         why = self._still_active(now)
         if why:
             return f"cannot reset {self.state}: {why}"
+        if self._measured is None:
+            return f"cannot reset {self.state}: no joint state received yet"
         self.cause = None
         self.state = "OK"
         self._hold = self._measured.copy()
@@ -197,7 +199,7 @@ class SafetyShield:
                 goal = np.clip(self._target, self.limits.lower, self.limits.upper)
                 clamped = [J.JOINT_NAMES[i] for i in np.flatnonzero(goal != self._target)]
                 command = self._rate_limited(goal, now)
-        elif self.state.startswith("FAULT"):
+        elif self.state.startswith("FAULT") and self._hold is not None:
             command = self._hold.copy()
         if command is not None:
             self._last_out = command.copy()
@@ -214,7 +216,10 @@ class SafetyShield:
         if self.state == "WAITING":
             return
         lim = self.limits
-        if lim.state_timeout_s and now - self._state_t > lim.state_timeout_s:
+        # An e-stop can latch before the first joint state: there is no state age yet, and
+        # nothing to hold (ESTOP commands nothing), so only the age checks need a state.
+        if lim.state_timeout_s and self._state_t is not None \
+                and now - self._state_t > lim.state_timeout_s:
             self._trip(Trip("stale_state", now - self._state_t, lim.state_timeout_s))
         if self._tilt > lim.max_tilt_rad:
             self._trip(Trip("tilt", self._tilt, lim.max_tilt_rad))
@@ -251,7 +256,8 @@ class SafetyShield:
         else:
             self.state = f"FAULT:{trip.cause}"
             if trip.cause == "stale_state" or self._measured is None:
-                self._hold = (self._last_out if self._last_out is not None
-                              else self._measured).copy()
+                held = self._last_out if self._last_out is not None else self._measured
             else:
-                self._hold = self._measured.copy()
+                held = self._measured
+            # With no pose at all (nothing measured nor sent yet) a fault commands nothing.
+            self._hold = None if held is None else held.copy()

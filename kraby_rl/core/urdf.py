@@ -4,8 +4,18 @@ The committed ``urdf/kraby.urdf`` is this module's output; a test regenerates it
 if the two differ, and another loads it in PyBullet and checks every foot against
 ``core.kinematics``.
 
-Collision geometry is primitive only: a box body, boxes for the servo bodies, a capsule
-shank and a sphere foot per leg.
+Collision geometry is primitive only: a box body, boxes for the servo bodies, a shank per
+leg made of a cylinder and two end spheres (exactly a capsule, which urdfdom does not know),
+and a sphere foot.
+
+Two variants of one document, both generated here and committed:
+- ``urdf/kraby.urdf`` (``variant="ros"``), the robot description ROS tools read
+  (robot_state_publisher, RViz, check_urdf): the root ``base_link`` carries no inertia, as
+  REP 120 and KDL want; the body's mass sits on ``base_inertia``, fixed to it.
+- ``urdf/kraby_sim.urdf`` (``variant="sim"``), what PyBullet loads: the body's inertia on
+  the root link itself (PyBullet gives an inertia-free root 1 kg, and merging fixed links
+  would also merge the feet it needs as links).
+Apart from that one link, the two are the same text.
 """
 
 from __future__ import annotations
@@ -63,8 +73,13 @@ def _f(x):
     return f"{0.0 if abs(x) < 1e-12 else x:.6g}"
 
 
-def urdf_text() -> str:
-    """The complete URDF document."""
+VARIANTS = {"ros": "kraby.urdf", "sim": "kraby_sim.urdf"}
+
+
+def urdf_text(variant: str = "ros") -> str:
+    """The complete URDF document, ``variant`` "ros" (root without inertia) or "sim"."""
+    if variant not in VARIANTS:
+        raise ValueError(f"URDF variant: expected one of {sorted(VARIANTS)}, found {variant!r}")
     bx, by, bz = BODY_SIZE
     sx, sy, sz = SERVO_SIZE
     out = ['<?xml version="1.0"?>\n',
@@ -88,8 +103,16 @@ def urdf_text() -> str:
         cy = y - 0.5 * sx * 0.5 * math.sin(yaw)
         out.append(_both(f'<box size="{_f(sx)} {_f(sy)} {_f(sz)}"/>',
                          f"{_f(cx)} {_f(cy)} {_f(-0.5 * bz)}", f"0 0 {_f(yaw)}"))
-    out.append(_inertial(BASE_MASS, "0 0 0", ixx, iyy, izz))
-    out.append('  </link>\n')
+    body_inertia = _inertial(BASE_MASS, "0 0 0", ixx, iyy, izz)
+    if variant == "sim":
+        out.append(body_inertia)
+        out.append('  </link>\n')
+    else:
+        out.append('  </link>\n')
+        out.append('  <link name="base_inertia">\n' + body_inertia + '  </link>\n')
+        out.append('  <joint name="base_inertia_joint" type="fixed">\n'
+                   '    <parent link="base_link"/>\n    <child link="base_inertia"/>\n'
+                   '    <origin xyz="0 0 0" rpy="0 0 0"/>\n  </joint>\n')
 
     for leg, prefix in enumerate(J.LEG_PREFIXES):
         coxa, femur, tibia = J.JOINTS[3 * leg: 3 * leg + 3]
@@ -110,13 +133,15 @@ def urdf_text() -> str:
         out.append(_inertial(FEMUR_MASS, f"{_f(l2 / 2)} 0 0",
                              ix + ARM_OFF, iy + ARMATURE, iz + ARM_OFF))
         out.append('  </link>\n')
-        # tibia link: a capsule shank pointing down (-z) at zero angle
+        # tibia link: a capsule shank pointing down (-z) at zero angle, as a cylinder
+        # between two spheres (their union is the capsule)
         shank = l3 - J.FOOT_RADIUS
+        rs = SHANK_RADIUS
         out.append(f'  <link name="{prefix}_tibia_link">\n')
-        capsule = (f'<capsule radius="{_f(SHANK_RADIUS)}" '
-                   f'length="{_f(shank - 2 * SHANK_RADIUS)}"/>')
-        out.append(_both(capsule,
-                         f"0 0 {_f(-shank / 2)}", material="grey"))
+        cylinder = f'<cylinder radius="{_f(rs)}" length="{_f(shank - 2 * rs)}"/>'
+        out.append(_both(cylinder, f"0 0 {_f(-shank / 2)}", material="grey"))
+        for z in (-rs, -(shank - rs)):
+            out.append(_both(f'<sphere radius="{_f(rs)}"/>', f"0 0 {_f(z)}", material="grey"))
         it = TIBIA_MASS * shank * shank / 12
         out.append(_inertial(TIBIA_MASS, f"0 0 {_f(-shank / 2)}",
                              it + ARM_OFF, it + ARMATURE, 1e-7 + ARM_OFF))
@@ -150,20 +175,21 @@ def urdf_text() -> str:
     return "".join(out)
 
 
-URDF_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "urdf", "kraby.urdf")
+URDF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "urdf")
 
 
-def find_urdf() -> str:
-    """Path of kraby.urdf: the source tree, else the installed ament share directory."""
-    here = os.path.normpath(URDF_PATH)
+def find_urdf(variant: str = "ros") -> str:
+    """Path of the URDF ``variant``: the source tree, else the installed share directory."""
+    name = VARIANTS[variant]
+    here = os.path.normpath(os.path.join(URDF_DIR, name))
     if os.path.exists(here):
         return here
-    for base in (sys.prefix, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)[0]):
-        cand = os.path.join(base, "share", "kraby_rl", "urdf", "kraby.urdf")
+    for base in (sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        cand = os.path.join(base, "share", "kraby_rl", "urdf", name)
         if base and os.path.exists(cand):
             return cand
     raise FileNotFoundError(
-        f"kraby.urdf not found: looked at {here} and <prefix>/share/kraby_rl/urdf/kraby.urdf")
+        f"{name} not found: looked at {here} and <prefix>/share/kraby_rl/urdf/{name}")
 
 
 @dataclass(frozen=True)
@@ -229,4 +255,5 @@ def _quat_mul(a, b):
 
 
 if __name__ == "__main__":
-    sys.stdout.write(urdf_text())
+    # python -m kraby_rl.core.urdf [ros|sim] > urdf/kraby.urdf (or urdf/kraby_sim.urdf)
+    sys.stdout.write(urdf_text(sys.argv[1] if len(sys.argv) > 1 else "ros"))

@@ -17,6 +17,8 @@ Typical use::
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -143,6 +145,7 @@ class HerkulexBus:
         self.offline_poll_s = float(offline_poll_s)
         self.backoff = tuple(float(b) for b in backoff_s)
         self.byte_s = 10.0 / self.baudrate
+        self.late_bytes_s = 0.05     # past the deadline, keep reading bytes that keep coming
         self.health = {i: ServoHealth() for i in self.ids}
         self.stats = {"bytes_out": 0, "bytes_in": 0, "reconnects": 0, "port_errors": 0}
         self.playtime_ticks = max(1, U.playtime_ticks(ServoParams().playtime_s))
@@ -237,11 +240,47 @@ class HerkulexBus:
         # when the UART will have shifted out everything written so far
         self._tx_free = max(time.monotonic(), self._tx_free) + len(packet) * self.byte_s
 
-    def _receive(self, n: int, timeout: float) -> bytes:
+    def _fd(self):
+        """The file descriptor to select on: the tty's, or a socket:// relay's; else None."""
         ser = self._ser
-        if ser.timeout != timeout:      # pyserial reconfigures the port on every change
-            ser.timeout = timeout
-        return ser.read(n)
+        sock = getattr(ser, "_socket", None)
+        if sock is not None:
+            return sock.fileno()
+        try:
+            return ser.fileno()
+        except (AttributeError, serial.SerialException, OSError, ValueError):
+            return None                 # loop:// and other in-memory ports
+
+    def _receive(self, n: int, deadline: float) -> bytes:
+        """Up to ``n`` bytes, waiting until ``deadline`` (monotonic) for them.
+
+        On a tty or socket this is select + read on the descriptor: pyserial reconfigures
+        the port (tcsetattr) whenever its timeout changes, which cost more CPU than the
+        whole transaction. Bytes that are already waiting are always taken, even when the
+        deadline has passed (a loaded machine can wake this thread late; the servo answered
+        in time, and that answer is not a timeout).
+        """
+        fd = self._fd()
+        if fd is None:
+            ser = self._ser
+            timeout = max(0.0, round(deadline - time.monotonic(), 4))
+            if ser.timeout != timeout:
+                ser.timeout = timeout
+            return ser.read(n)
+        is_socket = getattr(self._ser, "_socket", None) is not None
+        out = b""
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, left))
+            if not ready:
+                break                   # nothing waiting, and the time is up
+            chunk = (self._ser._socket.recv(n - len(out)) if is_socket
+                     else os.read(fd, n - len(out)))
+            if not chunk:
+                raise serial.SerialException("device reports readiness to read but returned "
+                                             "no data (disconnected?)")
+            out += chunk
+        return out
 
     def transact(self, packet: bytes, servo_id: int, read_length: int = 0,
                  retries: int | None = None) -> P.Ack:
@@ -291,51 +330,51 @@ class HerkulexBus:
         """Read until the matching ACK, the deadline, or a port error.
 
         The deadline counts the wire time of everything still queued on the host's line
-        (an S_JOG just before) plus the ACK's own, plus ``timeout_s``. Stale ACKs from other
-        servos (late answers to earlier requests) are skipped and counted.
+        (an S_JOG just before) plus the ACK's own, plus ``timeout_s``. Bytes already waiting
+        when it passes are still read and parsed: only silence after the deadline is a
+        timeout. An ACK matches on servo ID, command, register address and, for reads, the
+        number of register bytes; anything else (late answers to earlier requests) is
+        skipped and counted.
 
         Returns:
             (ACK or None, failure reason, name of the counter to increment on failure).
         """
         now = time.monotonic()
         deadline = max(now, self._tx_free) + size * self.byte_s + self.timeout_s
-        timeout = round(deadline - now, 4)
+        give_up = deadline + self.late_bytes_s
+        length = size - 11 if cmd in (P.Cmd.EEP_READ, P.Cmd.RAM_READ) else None
         parser = None
         stale = []
         corrupt = 0
         got = 0
         while True:
-            raw = self._receive(size, timeout)
+            raw = self._receive(size, deadline)
+            if not raw:
+                break
             got += len(raw)
             self.stats["bytes_in"] += len(raw)
             if len(raw) == size and parser is None:      # the common case: one clean ACK
+                ack = self._decode(raw)
+                if ack is not None and self._matches(ack, servo_id, cmd, packet, length):
+                    return ack, "", ""
+            parser = parser or P.StreamParser()
+            for item in parser.feed(raw):
+                if isinstance(item, P.BadFrame):
+                    corrupt += 1
+                    continue
                 try:
-                    pkt = P.decode(raw)
-                except P.ProtocolError:
-                    pkt = None
-                if pkt is not None and pkt.pid == servo_id and pkt.cmd == cmd | P.ACK_FLAG:
-                    ack = P.decode_ack(pkt)
-                    if ack.addr is None or ack.addr == packet[7]:
-                        return ack, "", ""
-            if raw:
-                parser = parser or P.StreamParser()
-                for item in parser.feed(raw):
-                    if isinstance(item, P.BadFrame):
-                        corrupt += 1
-                        continue
-                    try:
-                        ack = P.decode_ack(item)
-                    except P.ProtocolError as exc:
-                        stale.append(str(exc))
-                        continue
-                    if ack.pid == servo_id and ack.cmd == cmd and (
-                            ack.addr is None or ack.addr == packet[7]):
-                        return ack, "", ""
-                    stale.append(f"0x{item.cmd:02X} from ID {ack.pid}")
-            left = deadline - time.monotonic()
-            if not raw or left <= 0:
-                break
-            timeout = round(left, 4)
+                    ack = P.decode_ack(item)
+                except P.ProtocolError as exc:
+                    stale.append(str(exc))
+                    continue
+                if self._matches(ack, servo_id, cmd, packet, length):
+                    return ack, "", ""
+                extra = (f" with {len(ack.payload)} register bytes (expected {length})"
+                         if length is not None and ack.pid == servo_id and ack.cmd == cmd
+                         else "")
+                stale.append(f"0x{item.cmd:02X} from ID {ack.pid}{extra}")
+            if time.monotonic() > give_up:
+                break                   # a stream that never stops is not an answer
         if corrupt and not parser.pending:
             return None, (f"corrupt answer (bad checksum or framing) in {got} bytes"), \
                 "checksum_errors"
@@ -346,6 +385,19 @@ class HerkulexBus:
             return None, f"answer cut short: {got} of {size} bytes", "timeouts"
         return None, (f"no answer within {self.timeout_s * 1e3:.1f} ms + wire time"), \
             "timeouts"
+
+    @staticmethod
+    def _decode(raw: bytes):
+        try:
+            return P.decode_ack(P.decode(raw))
+        except P.ProtocolError:
+            return None
+
+    @staticmethod
+    def _matches(ack: P.Ack, servo_id: int, cmd: int, packet: bytes, length) -> bool:
+        return (ack.pid == servo_id and ack.cmd == cmd
+                and (ack.addr is None or ack.addr == packet[7])
+                and (length is None or len(ack.payload) == length))
 
     # --- whole-bus operations -----------------------------------------------------------
     def stat(self, servo_id: int, retries: int | None = None) -> P.Ack:
@@ -466,7 +518,7 @@ class HerkulexBus:
                 ack = self.transact(req, sid, length, retries=self.retries if h.online else 0)
             except PortUnavailable:
                 break
-            except BusError:
+            except (BusError, P.ProtocolError, ValueError):     # never raise for bus trouble
                 h._fails += 1
                 if h._fails >= self.offline_after:
                     h.online = False

@@ -49,6 +49,7 @@ class FakeBusServer:
         self._reopen_at = None
         self._ctrl_buf = b""
         self.running = True
+        self.stop_at = None        # a Ctrl-C: serve until then, then stop
         self.hot_poll_s = 0.02
         """Keep polling this long after the last request [s] (0 = always block in select)."""
 
@@ -105,6 +106,8 @@ class FakeBusServer:
         hot_until = 0.0
         while self.running:
             now = self.clock()
+            if self.stop_at is not None and now >= self.stop_at:
+                break
             hot = now < hot_until
             if not hot:     # while the host is talking, physics runs inside receive()
                 bus.advance(now)
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--physics", choices=["first-order", "pybullet"], default="first-order",
                    help="joint physics: fast first-order model or the PyBullet robot")
     p.add_argument("--gui", action="store_true", help="pybullet: open the GUI")
+    p.add_argument("--linger-s", type=float, default=1.5,
+                   help="after Ctrl-C (SIGINT), keep answering this long so the driver can "
+                        "leave the servos safe [s] (SIGTERM stops at once)")
     return p
 
 
@@ -224,13 +230,27 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     server = FakeBusServer(bus, transport, control_fd=sys.stdin.fileno())
+    # The virtual bus stands in for 18 servos, which are hardware: a busy host does not make
+    # a real servo answer late, so the simulator gets the highest priority it may have.
+    from kraby_rl.core.realtime import disabled_by_env, raise_priority
+    priority = "normal (KRABY_REALTIME=0)" if disabled_by_env() else raise_priority(50)
 
     def _stop(signum, frame):
-        server.running = False
+        # Ctrl-C reaches the whole process group: the servo driver gets it too and brakes the
+        # servos on its way out, so the servos keep answering for a moment (a real robot does
+        # not vanish on Ctrl-C). SIGTERM stops at once. Either way, a second signal (the
+        # terminal's and then ros2 launch's) must not kill the shutdown half-way.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if signum == signal.SIGINT and args.linger_s > 0:
+            server.stop_at = server.clock() + args.linger_s
+        else:
+            server.running = False
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     info = {"url": transport.url, "kind": transport.kind, "baudrate": args.baud,
-            "latency_us": args.latency_us, "physics": args.physics, "pid": os.getpid()}
+            "latency_us": args.latency_us, "physics": args.physics, "pid": os.getpid(),
+            "priority": priority}
     if transport.kind == "pty":
         info["device"] = transport.path
     print(json.dumps(info), flush=True)

@@ -83,7 +83,7 @@ class GymBridgeNode(ros.Node):
                 target = self.fine_tune
             else:
                 from kraby_rl.core.policy_runtime import ExportedPolicy
-                from kraby_rl.launching import resolve_policy
+                from kraby_rl.resources import resolve_policy
                 self.policy = ExportedPolicy(resolve_policy(p["policy"]))
                 meta = self.policy.metadata
                 target = self.evaluate
@@ -95,7 +95,8 @@ class GymBridgeNode(ros.Node):
 
     # --- sim: training -----------------------------------------------------------------
     def _train_config(self):
-        from kraby_rl.cli import DEFAULT_CONFIG, find_config
+        from kraby_rl.resources import find_config
+        from kraby_rl.training.defaults import DEFAULT_CONFIG
         from kraby_rl.training import config as TC
         from kraby_rl.training.train import load_run_config
         p = self.p

@@ -17,7 +17,7 @@ from kraby_rl import ros
 from kraby_rl.core import spec as S
 from kraby_rl.core.estimation import quat_to_gravity
 from kraby_rl.core.policy_runtime import check_spec, ExportedPolicy, PolicyError
-from kraby_rl.launching import resolve_policy
+from kraby_rl.resources import resolve_policy
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import geometry_msgs, nav_msgs, sensor_msgs
 from kraby_rl.ros.runner import main_for

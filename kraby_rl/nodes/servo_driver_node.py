@@ -15,6 +15,7 @@ import numpy as np
 
 from kraby_rl import ros
 from kraby_rl.core import joints as J
+from kraby_rl.core.realtime import disabled_by_env, raise_priority
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
 from kraby_rl.herkulex.tools import load_calibration, ToolError
 from kraby_rl.nodes import common as C
@@ -70,11 +71,15 @@ class ServoDriverNode(ros.Node):
         self.cycles = 0
         self.cycle_ms = []
         self.running = True
+        self.priority = "normal (KRABY_REALTIME=0)"
+        self._diag_last = (time.monotonic(), 0, 0)     # time, cycles, overruns
         self.create_timer(1.0, self.publish_diagnostics)
         self.thread = threading.Thread(target=self.loop, name="herkulex-bus", daemon=True)
         self.thread.start()
-        self.get_logger().info(f"bus {p['port']} at {p['baudrate']} baud, {p['rate_hz']:g} Hz; "
-                               f"braked until the first joint_commands")
+        time.sleep(0.05)               # the bus thread has set its priority by then
+        self.get_logger().info(f"bus {p['port']} at {p['baudrate']} baud, {p['rate_hz']:g} Hz "
+                               f"(bus thread priority: {self.priority}); braked until the "
+                               f"first joint_commands")
 
     # --- ROS callbacks (executor thread) ---------------------------------------------------
     def on_command(self, msg):
@@ -106,6 +111,8 @@ class ServoDriverNode(ros.Node):
             self.torque = self.p["estop_action"]
 
     def loop(self):
+        if not disabled_by_env():
+            self.priority = raise_priority()
         period = 1.0 / self.p["rate_hz"]
         next_t = time.monotonic()
         while self.running:
@@ -126,6 +133,8 @@ class ServoDriverNode(ros.Node):
             except PortUnavailable:
                 pass                    # read_state reports it; the driver reopens
             except Exception as exc:  # noqa: B902 - the loop must survive, and say why
+                if not self.running or not ros.ok():
+                    break               # shutting down: the publishers are already gone
                 self.get_logger().error(f"bus cycle failed: {exc}", throttle_duration_sec=1)
             took = time.monotonic() - start
             self.cycles += 1
@@ -149,8 +158,22 @@ class ServoDriverNode(ros.Node):
         level = C.ERROR if offline or not health["connected"] else C.OK
         message = ("servo(s) not answering: " + ", ".join(f"ID {s} ({n})" for s, n in offline)
                    if offline else "port lost" if not health["connected"] else "OK")
+        # the rate and the overruns since the last report: a loop that falls behind says so
+        now, cycles, overruns = time.monotonic(), self.cycles, self.overruns
+        t0, c0, o0 = self._diag_last
+        self._diag_last = (now, cycles, overruns)
+        rate = (cycles - c0) / max(now - t0, 1e-6)
+        share = (overruns - o0) / max(cycles - c0, 1)
+        want = self.p["rate_hz"]
+        if level == C.OK and (rate < 0.5 * want or share > 0.5):
+            level, message = C.ERROR, (f"bus loop at {rate:.1f} Hz of {want:g} Hz, "
+                                       f"{100 * share:.0f} % of cycles overran")
+        elif level == C.OK and (rate < 0.9 * want or share > 0.05):
+            level, message = C.WARN, (f"bus loop at {rate:.1f} Hz of {want:g} Hz, "
+                                      f"{100 * share:.0f} % of cycles overran")
         cycle = np.array(self.cycle_ms or [0.0])
         values = {"torque": self.torque, "estop": self.estop.is_set(), "cycles": self.cycles,
+                  "rate_hz": f"{rate:.1f}", "priority": self.priority,
                   "overruns": self.overruns, "cycle_p99_ms": f"{np.percentile(cycle, 99):.2f}",
                   **{f"bus_{k}": v for k, v in health["bus"].items()}}
         for sid, h in health["servos"].items():
@@ -167,6 +190,10 @@ class ServoDriverNode(ros.Node):
         try:
             self.bus.set_torque(self.p["shutdown_action"])
             self.get_logger().info(f"servos left {self.p['shutdown_action']}")
+        except Exception as exc:  # noqa: B902 - the bus may already be gone; still shut down
+            self.get_logger().warn(f"could not leave the servos {self.p['shutdown_action']}: "
+                                   f"{exc} (the bus is gone; they brake on their own when "
+                                   f"the commands stop)")
         finally:
             self.bus.close()
         return super().destroy_node()

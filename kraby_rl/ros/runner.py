@@ -7,10 +7,11 @@ the spin; the node's `destroy_node()` runs in every case (that is where nodes le
 hardware safe), then the context is shut down.
 """
 
+import signal
 import sys
 
 from . import (ExternalShutdownException, get_logger, init, InvalidNameError,
-               InvalidParameterTypeException, InvalidParameterValueException,
+               InvalidParameterTypeException, InvalidParameterValueException, ok,
                ParameterNotDeclaredException, spin, try_shutdown)
 
 CONFIG_ERRORS = (ValueError, TypeError, InvalidNameError, InvalidParameterTypeException,
@@ -37,11 +38,28 @@ def run_node(factory, args=None, name=None):
     except CONFIG_ERRORS as exc:
         (node.get_logger() if node is not None else logger).fatal(f"cannot start: {exc}")
         status = EXIT_CONFIG
+    except RuntimeError:
+        # rclpy's executor can fail inside take_message when a signal shut the context down
+        # between its wait and its take ("Unable to convert call argument ..."): that is a
+        # stop, not a failure. Anything else, or the same error while still running, is.
+        if ok():
+            raise
     finally:
-        if node is not None:
-            node.destroy_node()
-        try_shutdown()
+        _ignore_interrupts()        # a second Ctrl-C (terminal + ros2 launch) must not cut
+        try:                        # the clean-up that leaves the hardware safe
+            if node is not None:
+                node.destroy_node()
+        finally:
+            try_shutdown()
     return status
+
+
+def _ignore_interrupts():
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:              # not the main thread (a node run inside a test)
+        pass
 
 
 def main_for(factory, name=None):

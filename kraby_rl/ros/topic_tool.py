@@ -18,7 +18,13 @@ import time
 
 import yaml
 
-from .embedded.context import ExternalShutdownException
+
+def _shutdown_exc():
+    # imported when needed: building the `kraby` parser must not need CycloneDDS (under ROS 2
+    # the virtual bus and the servo tools run where only rclpy is installed)
+    from .embedded.context import ExternalShutdownException
+    return ExternalShutdownException
+
 
 DISCOVERY_WAIT_S = 1.0
 
@@ -248,7 +254,7 @@ def cmd_echo(args):
                       file=sys.stderr)
                 return 1
             spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, _shutdown_exc()):
         pass
     finally:
         _close(node)
@@ -299,7 +305,7 @@ def cmd_pub(args):
             pub.wait_for_acks(2.0)   # reliable: do not exit before the subscribers have it
         if qos.durability == DurabilityPolicy.TRANSIENT_LOCAL and times is not None:
             time.sleep(0.2)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, _shutdown_exc()):
         pass
     finally:
         _close(node)
@@ -327,7 +333,7 @@ def cmd_hz(args):
                 next_print = time.monotonic()
                 print(hz_report(stamps) or "no new messages", flush=True)
         print(hz_report(stamps) or f"no messages on {fqn}", flush=True)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, _shutdown_exc()):
         pass
     finally:
         _close(node)

@@ -103,7 +103,7 @@ class KrabyWorld:
         self.plane = pb.createMultiBody(0, plane_shape, physicsClientId=c)
         self.base_height = J.STANDING_HEIGHT + 0.002
         start = [0, 0, 0.30 if fixed_base else self.base_height]
-        self.robot = pb.loadURDF(find_urdf(), start, useFixedBase=fixed_base,
+        self.robot = pb.loadURDF(find_urdf("sim"), start, useFixedBase=fixed_base,
                                  flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
         by_name = {}
         link_by_name = {}

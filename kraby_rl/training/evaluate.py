@@ -59,7 +59,7 @@ def load_actor(policy: str):
         return ExportedPolicy(policy)
     if os.path.exists(os.path.join(policy, "config.yaml")):
         return SB3Actor(policy)
-    from kraby_rl.launching import resolve_policy
+    from kraby_rl.resources import resolve_policy
     try:
         return ExportedPolicy(resolve_policy(policy))
     except ValueError:

@@ -56,7 +56,7 @@ def checks(name, summary, slack=1.0):
 
 
 def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print):
-    from kraby_rl.launching import resolve_policy
+    from kraby_rl.resources import resolve_policy
     from kraby_rl.stack_eval import evaluate_through_stack
     from kraby_rl.training.evaluate import evaluate
     quiet = (lambda m: None)
