@@ -24,7 +24,7 @@ def run_node(factory, args=None, name=None):
     args = sys.argv if args is None else args
     logger = get_logger(name or getattr(factory, "__name__", "node"))
     try:
-        init(args=args)
+        _init(args)
     except CONFIG_ERRORS as exc:
         logger.fatal(f"cannot start: {exc}")
         return EXIT_CONFIG
@@ -52,6 +52,27 @@ def run_node(factory, args=None, name=None):
         finally:
             try_shutdown()
     return status
+
+
+def _init(args):
+    """init(); on rclpy without its signal handlers, which shut the context down at once, so
+    that `destroy_node()` could no longer publish or log (rcl: "publisher's context is
+    invalid"). Here SIGINT raises KeyboardInterrupt and SIGTERM ExternalShutdownException in
+    the spinning thread, the node cleans up with a live context, then the context ends."""
+    from . import IMPLEMENTATION
+    if IMPLEMENTATION != "rclpy":
+        init(args=args)         # the embedded context handles signals the same way itself
+        return
+    from rclpy.signals import SignalHandlerOptions
+    init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+    def _term(signum, frame):
+        raise ExternalShutdownException()
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:          # not the main thread
+        pass
 
 
 def _ignore_interrupts():

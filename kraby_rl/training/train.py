@@ -41,6 +41,18 @@ def make_env(env_id: str, **kwargs):
     return gym.make(env_id, **kwargs)
 
 
+def make_worker_env(env_id: str, **kwargs):
+    """`make_env` in a SubprocVecEnv worker, which leaves Ctrl-C to the training process.
+
+    A terminal's Ctrl-C (and ros2 launch's SIGINT to a process group) reaches the workers
+    too; a worker that died of it made the trainer fail with "Connection reset by peer"
+    instead of stopping. The trainer stops, saves, and closes its workers itself.
+    """
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return make_env(env_id, **kwargs)
+
+
 def make_vec_env(cfg: TrainConfig, n_envs: int | None = None, seed_offset: int = 0):
     """The (un-normalised) vector env of a config."""
     from stable_baselines3.common.env_util import make_vec_env as sb3_make
@@ -49,7 +61,8 @@ def make_vec_env(cfg: TrainConfig, n_envs: int | None = None, seed_offset: int =
     n = n_envs or cfg.n_envs
     cls = SubprocVecEnv if (cfg.vec_env == "subproc" and n > 1) else DummyVecEnv
     kwargs = {"start_method": "forkserver"} if cls is SubprocVecEnv else None
-    return sb3_make(functools.partial(make_env, cfg.env_id), n_envs=n,
+    factory = make_worker_env if cls is SubprocVecEnv else make_env
+    return sb3_make(functools.partial(factory, cfg.env_id), n_envs=n,
                     seed=cfg.seed + seed_offset, env_kwargs=cfg.env, vec_env_cls=cls,
                     vec_env_kwargs=kwargs)
 
