@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kraby_rl.resources import find_config
@@ -10,14 +11,60 @@ from kraby_rl.training.defaults import DEFAULT_CONFIG
 
 
 def _parse_overrides(items):
+    """--set items -> nested overrides: ``env.episode_s=5`` -> {"env": {"episode_s": 5}}.
+
+    A mapping value (``env={episode_s: 5}``) is merged into the section, never replaces it
+    (see ``training.config.merge``)."""
     import yaml
+    from kraby_rl.training.config import ConfigError, merge
     out = {}
     for it in items or []:
         key, sep, value = it.partition("=")
-        if not sep:
-            raise SystemExit(f"kraby: --set expects KEY=VALUE, found {it!r}")
-        out[key] = yaml.safe_load(value)
+        parts = key.split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set: expected KEY=VALUE or SECTION.KEY=VALUE, found {it!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: the value {value!r} is not valid YAML "
+                              f"({str(exc).splitlines()[0]})") from None
+        for part in reversed(parts):
+            parsed = {part: parsed}
+        out = merge(out, parsed)
     return out
+
+
+def positive(kind, what):
+    """An argparse type: a number > 0 (``what`` names the option in the error)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} > 0 {what}, "
+                                             f"found {text!r}") from None
+        if not value > 0 or value != value or value in (float("inf"),):
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} > 0 {what}, "
+                                             f"found {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+VIDEO_FORMATS = (".mp4", ".gif")
+
+
+def check_video_path(path):
+    """Refuse a video path before any work is done: known format, existing folder."""
+    if path is None:
+        return None
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_FORMATS:
+        raise ValueError(f"--video {path!r}: expected a file ending in "
+                         f"{' or '.join(VIDEO_FORMATS)}, found {ext or 'no extension'!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"--video {path!r}: the folder {folder!r} does not exist")
+    return path
 
 
 def cmd_train(args) -> int:
@@ -42,8 +89,6 @@ def cmd_train(args) -> int:
     except (C.ConfigError, FileNotFoundError, FileExistsError) as exc:
         print(f"kraby train: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
     return 0
 
 
@@ -55,6 +100,7 @@ def cmd_eval(args) -> int:
         command = [0.15, 0.0, 0.0]
     overrides = None if args.randomized else {"randomize": None}
     try:
+        check_video_path(args.video)
         summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
                            command=command, seed=args.seed, video=args.video,
                            env_overrides=overrides, randomized=args.randomized)
@@ -119,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a policy with plausibility figures")
     e.add_argument("policy", help="export dir, run dir, or 'tripod' (reference gait)")
-    e.add_argument("--episodes", type=int, default=5)
-    e.add_argument("--seconds", type=float, default=20.0, help="episode length [s]")
+    e.add_argument("--episodes", type=positive(int, "(episodes)"), default=5)
+    e.add_argument("--seconds", type=positive(float, "[s] (episode length)"), default=20.0,
+                   help="episode length [s]")
     e.add_argument("--command", type=float, nargs=3, metavar=("VX", "VY", "WZ"),
                    help="fixed command [m/s, m/s, rad/s] (default: sampled per episode)")
     e.add_argument("--seed", type=int, default=1000)
@@ -163,10 +210,14 @@ def main(argv=None) -> int:
         args.rest = argv[1:]
     else:
         args = parser.parse_args(argv)
-    if args.command == "topic":
-        from kraby_rl.ros import topic_tool
-        return topic_tool.run(args)
-    return args.func(args)
+    try:
+        if args.command == "topic":
+            from kraby_rl.ros import topic_tool
+            return topic_tool.run(args)
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"kraby {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

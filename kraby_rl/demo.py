@@ -29,7 +29,9 @@ DEFAULT_COMMAND = (0.15, 0.0, 0.0)
 
 def add_parser(sub):
     p = sub.add_parser("demo", help="run the sim stack with a policy and report what it did")
-    p.add_argument("--seconds", type=float, default=20.0, help="time the policy runs [s]")
+    from kraby_rl.cli import positive
+    p.add_argument("--seconds", type=positive(float, "[s] (time the policy runs)"),
+                   default=20.0, help="time the policy runs [s]")
     p.add_argument("--policy", default=DEFAULT_POLICY,
                    help="exported policy (dir or shipped name)")
     p.add_argument("--command", type=float, nargs=3, default=DEFAULT_COMMAND,

@@ -119,3 +119,18 @@ def test_one_leg_reaches_target_with_inverse_kinematics():
     assert info["distance"] < 0.005
     assert r > -0.1
     env.close()
+
+
+def test_import_kraby_rl_registers_the_envs_without_pybullet():
+    """In a fresh interpreter: `import kraby_rl` alone makes gym.make work, and registering
+    does not import the simulator."""
+    import subprocess
+    import sys
+    code = ("import sys, gymnasium as gym, kraby_rl\n"
+            "assert 'pybullet' not in sys.modules\n"
+            "env = gym.make('kraby_rl/Hexapod-v0')\n"
+            "print(env.observation_space.shape)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "(65,)" in out.stdout

@@ -204,3 +204,46 @@ def test_pybullet_robot_moves_when_the_driver_commands_it(tmp_path):
         assert np.abs(st.position - J.DEFAULT_POSE).max() < 0.05     # standing, under load
         assert np.nanmax(np.abs(st.effort)) > 0.02                     # holding the body up
         assert fb.control(cmd="state")["t"] >= 2.2       # physics ran in real time meanwhile
+
+
+def test_a_second_tcp_client_is_refused_like_ser2net(tmp_path):
+    import socket
+    with start_bus("tcp", tmp_path) as fb:
+        first = HerkulexBus(fb.url)
+        try:
+            assert first.read_state().valid.all()
+            host, port = fb.url[len("socket://"):].rsplit(":", 1)
+            second = socket.create_connection((host, int(port)), timeout=2)
+            second.settimeout(2)
+            told = b""
+            while True:
+                chunk = second.recv(200)
+                if not chunk:
+                    break               # closed by the bus after the message
+                told += chunk
+            second.close()
+            assert b"already in use" in told
+            # the first client still has the bus
+            assert first.read_state().valid.all()
+        finally:
+            first.close()
+
+
+def test_a_late_reply_of_the_wrong_length_is_skipped_not_raised():
+    """A stale 4-byte read answer (from an earlier, shorter read) arriving while a 6-byte
+    read is awaited: read_state must count it and go on (it never raises for bus trouble)."""
+    import serial
+
+    bus = HerkulexBus("loop://", open_now=True, retries=0)
+    ser = bus._ser
+    # the "servo": what the loop echoes back is the request; queue a stale 8-byte answer
+    # for ID 0 first, so the 6-byte read of ID 0 sees it before its own echo
+    stale = P.encode(0, P.Cmd.RAM_READ | P.ACK_FLAG,
+                     bytes([58, 4]) + bytes(4) + bytes([0, 0x42]))
+    bus._dirty = False          # the port was just opened: no input flush before this read
+    ser.write(stale)
+    st = bus.read_state()
+    assert not st.valid[0]
+    h = bus.health[0]
+    assert h.bad_replies + h.timeouts + h.checksum_errors >= 1
+    assert isinstance(ser, serial.serialutil.SerialBase)

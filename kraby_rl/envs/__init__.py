@@ -1,16 +1,10 @@
-"""Gymnasium envs of Kraby, registered on import: ``Hexapod-v0`` and ``OneLeg-v0`` (kraby_rl/)."""
-
-import gymnasium as gym
+"""Gymnasium envs of Kraby, registered on ``import kraby_rl``: ``Hexapod-v0`` and
+``OneLeg-v0`` (namespace kraby_rl/)."""
 
 from kraby_rl.envs.hexapod_env import HexapodEnv
 from kraby_rl.envs.one_leg_env import OneLegEnv
+from kraby_rl.registration import ENV_IDS, register_envs
 
-ENV_IDS = ("kraby_rl/Hexapod-v0", "kraby_rl/OneLeg-v0")
-
-for _id, _entry in zip(ENV_IDS, ("kraby_rl.envs.hexapod_env:HexapodEnv",
-                                 "kraby_rl.envs.one_leg_env:OneLegEnv")):
-    if _id not in gym.registry:
-        # Time limits are handled by the envs themselves (in seconds of simulated time).
-        gym.register(id=_id, entry_point=_entry)
+register_envs()
 
 __all__ = ["HexapodEnv", "OneLegEnv", "ENV_IDS"]

@@ -11,11 +11,10 @@ import numpy as np
 from kraby_rl.core import joints as J
 from kraby_rl.core import rewards as R
 from kraby_rl.core import spec as S
+from kraby_rl.core.command import DEFAULT_COMMAND_RANGES
 from kraby_rl.core.servo_model import ServoParams
 from kraby_rl.envs.base import KrabyWorldEnv
 from kraby_rl.sim.world import KrabyWorld
-
-DEFAULT_COMMAND_RANGES = {"vx": (-0.15, 0.15), "vy": (-0.10, 0.10), "yaw_rate": (-0.5, 0.5)}
 
 
 def physics_substeps(control_period_s: float, physics_dt_s: float) -> int:

@@ -85,6 +85,10 @@ class PtyTransport:
             os.unlink(self.link)
 
 
+BUSY_MESSAGE = b"Port already in use by another client (kraby fake-bus serves one at a time)\r\n"
+"""What a second TCP client reads before its connection is closed (ser2net says the same)."""
+
+
 class TcpTransport:
     """A raw TCP listener (ser2net ``raw`` mode): one client at a time, bytes both ways.
 
@@ -100,6 +104,7 @@ class TcpTransport:
         self.port = port
         self.listener = None
         self.client = None
+        self.refused = 0
         self.open()
 
     @property
@@ -131,8 +136,16 @@ class TcpTransport:
                 return b""
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.setblocking(False)
-            if self.client is not None:      # a new client replaces the old one
-                self.client.close()
+            if self.client is not None:
+                # like ser2net: the port is in use; the newcomer is told so and closed, the
+                # client that has the bus keeps it
+                try:
+                    conn.sendall(BUSY_MESSAGE)
+                except OSError:
+                    pass
+                conn.close()
+                self.refused += 1
+                return b""
             self.client = conn
             return b""
         if self.client is None:

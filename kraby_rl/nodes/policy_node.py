@@ -15,6 +15,7 @@ import numpy as np
 
 from kraby_rl import ros
 from kraby_rl.core import spec as S
+from kraby_rl.core.command import CommandLimiter
 from kraby_rl.core.estimation import quat_to_gravity
 from kraby_rl.core.policy_runtime import check_spec, ExportedPolicy, PolicyError
 from kraby_rl.resources import resolve_policy
@@ -56,6 +57,10 @@ class PolicyNode(ros.Node):
         self.p = p
         self.period = period
         self.builder = S.ObservationBuilder(float(meta["clock_hz"]))
+        try:
+            self.limiter = CommandLimiter.from_metadata(meta)
+        except ValueError as exc:
+            raise ValueError(f"parameter 'policy': {path!r}: {exc}") from None
         self.last_action = np.zeros(S.ACTION_SIZE)
         self.q = self.w = None
         self.js_t = self.cmd_t = self.imu_t = self.odom_t = -1.0
@@ -99,7 +104,10 @@ class PolicyNode(ros.Node):
     def on_cmd_vel(self, msg):
         cmd = np.array([msg.linear.x, msg.linear.y, msg.angular.z], float)
         if np.all(np.isfinite(cmd)):
-            self.cmd, self.cmd_t = cmd, time.monotonic()
+            res = self.limiter(cmd)
+            if res.new_excursion:
+                self.get_logger().warning(self.limiter.describe(cmd, res.limited))
+            self.cmd, self.cmd_t = res.command, time.monotonic()
         else:
             self.get_logger().warning(f"ignored cmd_vel: non-finite {cmd.tolist()}",
                                       throttle_duration_sec=1)
@@ -138,10 +146,16 @@ class PolicyNode(ros.Node):
         values = {"published": self.published, "policy": self.policy.path,
                   "inference_p50_ms": f"{np.percentile(ms, 50):.3f}",
                   "inference_p99_ms": f"{np.percentile(ms, 99):.3f}",
-                  "inference_max_ms": f"{ms.max():.3f}"}
+                  "inference_max_ms": f"{ms.max():.3f}",
+                  "cmd_vel_range": self.limiter.range_text(),
+                  "cmd_vel_limited": self.limiter.limited_samples,
+                  "cmd_vel_excursions": self.limiter.excursions}
+        level = C.OK if running else C.WARN
+        message = "running" if running else "waiting for joint_states"
+        if running and self.limiter.outside:
+            level, message = C.WARN, "running; cmd_vel outside the trained range, limited"
         self.diag_pub.publish(C.diagnostics(self, [C.status(
-            "kraby_rl: policy_node", C.OK if running else C.WARN,
-            "running" if running else "waiting for joint_states", values)]))
+            "kraby_rl: policy_node", level, message, values)]))
 
 
 main = main_for(PolicyNode, "policy_node")

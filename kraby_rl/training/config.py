@@ -135,8 +135,34 @@ def from_dict(data: dict, source: str = "config") -> TrainConfig:
     return validate(TrainConfig(**data))
 
 
-def load(path: str, overrides: dict | None = None) -> TrainConfig:
-    """Read a YAML training config, apply ``overrides`` (key -> value), validate."""
+def merge(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in, section by section: a mapping merges into a
+    mapping (``{"env": {"episode_s": 5}}`` changes one env key and keeps the others); any
+    other value replaces. Neither argument is changed."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def check_env(cfg: TrainConfig) -> None:
+    """Build the env of ``cfg`` once here, so that a bad env value is one clear error before
+    any run directory exists, not a traceback in each worker process."""
+    import gymnasium as gym
+    import kraby_rl.envs  # noqa: F401
+    try:
+        env = gym.make(cfg.env_id, **cfg.env)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"config key 'env' ({cfg.env_id}): {exc}") from None
+    env.close()
+
+
+def load(path: str, overrides: dict | None = None, build_env: bool = True) -> TrainConfig:
+    """Read a YAML training config, merge ``overrides`` into it (``merge``), validate it
+    whole, env included (``build_env``)."""
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh) or {}
@@ -145,5 +171,8 @@ def load(path: str, overrides: dict | None = None) -> TrainConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"training config {path!r} is not valid YAML: {exc}") from None
     if isinstance(data, dict):
-        data.update(overrides or {})
-    return from_dict(data, source=path)
+        data = merge(data, overrides or {})
+    cfg = from_dict(data, source=path)
+    if build_env:
+        check_env(cfg)
+    return cfg
