@@ -185,6 +185,13 @@ def test_servo_cli_tools(tmp_path):
         from kraby_rl.herkulex.tools import load_calibration
         cal = load_calibration(str(out))
         assert cal[0] == J.CALIBRATION[0] and cal.shape == (18,)
+        # a servo that does not answer makes the scan fail, naming it
+        fb.control(cmd="fault", fault="mute", id=5, on=True)
+        r = kraby("servo", "scan", "--port", fb.url, "--ids", "0-20")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "did not answer: ID 5 (lm_tibia) (17 of 18 expected)" in r.stderr
+        assert kraby("servo", "scan", "--port", fb.url, "--ids", "0-20",
+                     "--expect", "17").returncode == 0
     r = kraby("servo", "scan", "--port", str(tmp_path / "ttyX"))
     assert r.returncode == 1 and "cannot open port" in r.stderr
 

@@ -112,6 +112,17 @@ def cmd_scan(args, out) -> None:
     if not found:
         raise ToolError(f"no servo answered on {args.port} at {args.baud} baud "
                         f"(IDs {args.ids[0]}..{args.ids[-1]})")
+    # Kraby's servos among the IDs scanned must all answer (or --expect N servos in all)
+    if args.expect is not None:
+        if len(found) < args.expect:
+            raise ToolError(f"expected {args.expect} servo(s), found {len(found)}: "
+                            f"{sorted(found)}")
+        return
+    missing = [i for i in args.ids if i < J.NUM_JOINTS and i not in found]
+    if missing:
+        raise ToolError("servo(s) of the robot did not answer: " + ", ".join(
+            f"ID {i} ({J.JOINT_NAMES[i]})" for i in missing) +
+            f" ({len(found)} of {len([i for i in args.ids if i < J.NUM_JOINTS])} expected)")
 
 
 def cmd_status(args, out) -> None:
@@ -309,6 +320,9 @@ def add_parser(sub) -> None:
     p = ss.add_parser("scan", parents=[common], help="find servos (STAT every ID)")
     p.add_argument("--ids", type=parse_ids, default=list(range(P.MAX_ID + 1)),
                    help="IDs to try (default 0-253)")
+    p.add_argument("--expect", type=int, default=None, metavar="N",
+                   help="exit 1 unless at least N servos answer (default: every one of the "
+                        "robot's IDs 0-17 that is scanned must answer)")
     p.set_defaults(servo_func=cmd_scan)
     p = ss.add_parser("status", parents=[common], help="errors, torque, voltage per servo")
     p.add_argument("--ids", type=parse_ids, default=all_ids)

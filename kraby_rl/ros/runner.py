@@ -66,11 +66,16 @@ def _init(args):
     from rclpy.signals import SignalHandlerOptions
     init(args=args, signal_handler_options=SignalHandlerOptions.NO)
 
-    def _term(signum, frame):
+    def _stop(signum, frame):
+        # ignore any further signal from this moment on: the terminal's Ctrl-C and ros2
+        # launch's SIGINT arrive a few ms apart, and the second must not interrupt clean-up
+        _ignore_interrupts()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise ExternalShutdownException()
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _term)
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
     except ValueError:          # not the main thread
         pass
 
