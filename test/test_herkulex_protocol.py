@@ -1,5 +1,6 @@
 """Herkulex codec: the protocol doc's worked packets byte for byte, round trips, parser."""
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -205,3 +206,28 @@ def test_decoders_raise_only_the_codec_error(raw):
         P.parse_jog(pkt)
     except P.ProtocolError:
         pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, P.MAX_ID), st.integers(0, 1023)), min_size=1,
+                max_size=18),
+       st.integers(0, 255), st.integers(0, 7))
+def test_s_jog_positions_gives_the_same_bytes_as_s_jog(pairs, playtime, led):
+    ids = [i for i, _ in pairs]
+    counts = [c for _, c in pairs]
+    expected = P.s_jog(playtime, [P.Jog(i, c, led=led) for i, c in pairs])
+    assert P.s_jog_positions(playtime, ids, counts, led=led) == expected
+    assert P.s_jog_positions(playtime, np.array(ids), np.array(counts), led=led) == expected
+
+
+@pytest.mark.parametrize("ids, counts, match", [
+    ([], [], r"one goal per servo ID, found 0 goals for 0 IDs"),
+    ([1, 2], [512], r"one goal per servo ID, found 1 goals for 2 IDs"),
+    ([1], [1024], r"integers in 0\.\.1023, found \[1024\]"),
+    ([1], [-1], r"integers in 0\.\.1023, found \[-1\]"),
+    ([1], [512.5], r"integers in 0\.\.1023, found \[512\.5\]"),
+    ([254], [512], r"IDs must be in 0\.\.253, found \[254\]"),
+])
+def test_s_jog_positions_refuses_bad_goals_naming_them(ids, counts, match):
+    with pytest.raises(P.ProtocolError, match=match):
+        P.s_jog_positions(10, ids, counts)

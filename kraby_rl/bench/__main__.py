@@ -49,7 +49,12 @@ def _run(args, argv):
               f"latency: mean {result['mean_ms']} ms, p99 {result['p99_ms']} ms; wire floor "
               f"{result['floor_ms']} ms ({result['bytes_per_cycle']:.0f} bytes), ratio "
               f"{result['ratio']}; driver CPU {result['driver_cpu_ms_per_cycle']} ms per "
-              f"cycle; {result['invalid_reads']} invalid reads{loaded}")
+              f"cycle; {result['invalid_reads']} invalid reads{loaded}; priority "
+              f"{result['priority']}")
+        print(f"side by side, a bare client (write/poll/read, no checks): mean "
+              f"{result['reference_mean_ms']} ms, ratio {result['reference_ratio']}, CPU "
+              f"{result['reference_cpu_ms_per_cycle']} ms per cycle; driver / bare: time "
+              f"{result['driver_vs_reference_time']}x, CPU {result['driver_vs_reference_cpu']}x")
     elif args.name == "pubsub":
         from kraby_rl.bench.ros import run_pubsub
         result = run_pubsub(args.messages, args.rate or 200.0)

@@ -26,12 +26,12 @@ from kraby_rl.herkulex.transports import PtyTransport, TcpTransport
 from kraby_rl.herkulex.virtual_bus import VirtualBus
 
 
-def _wait_until(clock, t: float) -> None:
-    """Sleep, then spin the last millisecond, until ``clock() >= t`` (a sleeping process
+def _wait_until(clock, t: float, spin_s: float = 0.001) -> None:
+    """Sleep, then spin the last ``spin_s``, until ``clock() >= t`` (a sleeping process
     wakes up tens of microseconds late; a servo's UART does not)."""
     left = t - clock()
-    if left > 0.0015:
-        time.sleep(left - 0.001)
+    if left > spin_s + 0.0005:
+        time.sleep(left - spin_s)
     while clock() < t:
         pass
 
@@ -52,13 +52,24 @@ class FakeBusServer:
         self.stop_at = None        # a Ctrl-C: serve until then, then stop
         self.hot_poll_s = 0.02
         """Keep polling this long after the last request [s] (0 = always block in select)."""
+        self.spin_s = 0.001
+        """Spin (instead of sleeping) this long before a reply is due [s]."""
+
+    def realtime(self) -> None:
+        """The process has real-time priority: a real-time thread wakes from select or sleep
+        within microseconds, and one that spins is throttled by the kernel (50 ms stopped
+        in every second, sched_rt_runtime_us) once it has used 95 % of a CPU, which is a
+        servo that stops answering for 50 ms. So block instead of polling, spin only
+        the last 100 us before a reply."""
+        self.hot_poll_s = 0.0
+        self.spin_s = 0.0001
 
     def clock(self) -> float:
         return time.perf_counter() - self._t0
 
     def _send(self, replies) -> None:
         for due, data in replies:
-            _wait_until(self.clock, due)
+            _wait_until(self.clock, due, self.spin_s)
             self.transport.write(data)
 
     def _reply(self, obj) -> None:
@@ -234,6 +245,8 @@ def main(argv=None) -> int:
     # a real servo answer late, so the simulator gets the highest priority it may have.
     from kraby_rl.core.realtime import disabled_by_env, raise_priority
     priority = "normal (KRABY_REALTIME=0)" if disabled_by_env() else raise_priority(50)
+    if priority.startswith("SCHED_"):
+        server.realtime()
 
     def _stop(signum, frame):
         # Ctrl-C reaches the whole process group: the servo driver gets it too and brakes the

@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+import numpy as np
+
 HEADER = b"\xff\xff"
 MIN_SIZE = 7
 """Smallest packet (no data) [bytes]."""
@@ -360,6 +362,37 @@ def s_jog(playtime: int, entries, pid: int = BROADCAST_ID) -> bytes:
     if not body:
         raise ProtocolError("S_JOG needs at least one servo entry, found none")
     return encode(pid, Cmd.S_JOG, bytes((_byte("playtime [ticks]", playtime),)) + body)
+
+
+def s_jog_positions(playtime: int, ids, counts, led: int = 0,
+                    pid: int = BROADCAST_ID) -> bytes:
+    """S_JOG of position goals, the control loop's packet of every cycle: the same bytes
+    as ``s_jog(playtime, [Jog(i, c, led=led) for i, c in zip(ids, counts)])``, built in
+    one go (one entry object per servo cost more than the rest of the cycle).
+
+    Args:
+        playtime: shared playtime [ticks of 11.2 ms].
+        ids: servo IDs 0..253.
+        counts: goal positions [counts] 0..1023, one per ID.
+        led: LED bits for every servo.
+    """
+    c = np.asarray(counts)
+    i = np.asarray(ids)
+    if not i.size or c.shape != i.shape or i.ndim != 1:
+        raise ProtocolError(f"S_JOG needs one goal per servo ID, found {c.size} goals for "
+                            f"{i.size} IDs")
+    if not np.issubdtype(c.dtype, np.integer) or c.min() < 0 or c.max() > 1023:
+        raise ProtocolError(f"JOG goal positions [counts] must be integers in 0..1023, found "
+                            f"{c.tolist()}")
+    if i.min() < 0 or i.max() > MAX_ID:
+        raise ProtocolError(f"JOG servo IDs must be in 0..{MAX_ID}, found {i.tolist()}")
+    body = np.empty((i.size, 4), dtype=np.uint8)
+    body[:, 0] = c & 0xFF
+    body[:, 1] = c >> 8
+    body[:, 2] = _byte("JOG LED bits", led, 0, 7) << SET_LED_SHIFT
+    body[:, 3] = i
+    return encode(pid, Cmd.S_JOG, bytes((_byte("playtime [ticks]", playtime),))
+                  + body.tobytes())
 
 
 def parse_jog(packet: Packet) -> list[Jog]:
