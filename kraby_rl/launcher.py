@@ -95,9 +95,20 @@ class RunningStack:
                 return name, proc.returncode
         return None
 
-    def stop(self):
+    def stop(self, timeout=5.0):
+        """SIGINT to every node at once (as ros2 launch does), then wait; SIGKILL for any
+        still running after ``timeout`` s. One at a time, the shield would see the policy
+        go quiet first and report a stale-command fault for a normal Ctrl-C."""
+        for _name, proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
         for _name, proc in reversed(self.procs):
-            stop_process(proc)
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self.procs = []
         if self.bus is not None:
             self.bus.close()

@@ -41,3 +41,26 @@ def test_every_executable_is_a_console_script_and_a_node_module():
     assert scripts == EXECUTABLES
     for module in EXECUTABLES.values():
         assert callable(importlib.import_module(module).main)
+
+
+def test_a_misspelled_parameter_is_warned_with_the_closest_valid_name(tmp_path, capfd):
+    from kraby_rl import ros
+    from kraby_rl.nodes import common as C
+    params = tmp_path / "servo_driver.yaml"
+    params.write_text("/**/servo_driver:\n  ros__parameters:\n    rate_hzz: 25.0\n"
+                      "    port: /dev/ttyUSB1\n    gain_xyz: 3\n")
+    ros.init(args=["test", "--ros-args", "--params-file", str(params),
+                   "-p", "use_sim_time:=false"])
+    try:
+        node = ros.Node("servo_driver")
+        values = C.declare(node, servo_driver_node.PARAMETERS)
+        node.destroy_node()
+    finally:
+        ros.shutdown()
+    assert values["port"] == "/dev/ttyUSB1" and values["rate_hz"] == 50.0
+    err = capfd.readouterr().err
+    assert ("parameter 'rate_hzz' is not a parameter of servo_driver and is ignored; "
+            "did you mean 'rate_hz'?") in err
+    assert "parameter 'gain_xyz' is not a parameter of servo_driver and is ignored; " \
+           "its parameters are: baudrate, calibration_file" in err
+    assert "'port' is not" not in err and "use_sim_time" not in err

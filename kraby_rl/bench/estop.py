@@ -58,6 +58,7 @@ def run(trials=30):
         driver = subprocess.Popen([sys.executable, "-m", "kraby_rl.nodes.servo_driver_node",
                                    "--ros-args", "-p", f"port:={bus.url}"],
                                   stderr=subprocess.DEVNULL)
+        # its stderr is dropped: a death is reported from its exit status
         pub = subprocess.Popen([sys.executable, "-m", "kraby_rl.bench.estop", "publisher"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ctx.init(args=["bench_estop"])
@@ -78,6 +79,9 @@ def run(trials=30):
             for _ in range(trials):
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:
+                    if driver.poll() is not None:
+                        raise RuntimeError(f"servo_driver exited with status {driver.returncode}"
+                                           f" during the bench")
                     spin(0.1)
                     if set(bus.control(cmd="state")["torque"]) == {0x60}:
                         break

@@ -1,6 +1,7 @@
 """What every kraby_rl node shares: parameter declaration with descriptions, message helpers,
 diagnostics."""
 
+import difflib
 import math
 
 from kraby_rl import ros
@@ -19,7 +20,25 @@ def declare(node, spec):
     for name, default, description in spec:
         descriptor = ros.ParameterDescriptor(description=description)
         values[name] = node.declare_parameter(name, default, descriptor).value
+    warn_unknown_parameters(node, values)
     return values
+
+
+# set by ROS itself on every node, never a misspelling
+_ROS_OWN_PARAMETERS = ("use_sim_time", "start_type_description_service")
+
+
+def warn_unknown_parameters(node, declared):
+    """A value given for a parameter the node does not have (a misspelling in a params file
+    or a ``-p``) is logged as a warning naming the closest valid name; it is ignored."""
+    for name in ros.parameter_override_names(node):
+        if name in declared or name in _ROS_OWN_PARAMETERS or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+        hint = (f"did you mean {close[0]!r}?" if close
+                else f"its parameters are: {', '.join(sorted(declared))}")
+        node.get_logger().warning(f"parameter {name!r} is not a parameter of "
+                                  f"{node.get_name()} and is ignored; {hint}")
 
 
 def require(condition, name, expected, found):

@@ -64,3 +64,13 @@ else:
     from .embedded.qos import (DurabilityPolicy, HistoryPolicy,  # noqa: F401
                                qos_profile_sensor_data, qos_profile_system_default,
                                QoSPresetProfiles, QoSProfile, ReliabilityPolicy)
+
+
+def parameter_override_names(node):
+    """Names of every parameter value handed to ``node`` (params files, ``-p``), declared
+    or not: rclpy keeps them in ``_parameter_overrides``, the embedded node in
+    ``_overrides`` (neither has a public accessor)."""
+    overrides = getattr(node, "_parameter_overrides", None)
+    if overrides is None:
+        overrides = getattr(node, "_overrides", None) or {}
+    return sorted(overrides)
