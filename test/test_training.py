@@ -108,9 +108,45 @@ def trained_runs(tmp_path_factory):
                            "total_timesteps": 512, "checkpoint_every": 256,
                            "env": {"episode_s": 1.0}, **extra})
         run = str(tmp_path_factory.mktemp(algo) / "run")
-        train(cfg, run, progress_bar=False, log=lambda *a: None)
+        logs = runs.setdefault("logs", {})[algo] = []
+        train(cfg, run, progress_bar=False, log=logs.append)
         runs[algo] = run
     return runs
+
+
+def test_a_training_session_ends_with_its_figures_and_the_next_command(trained_runs):
+    run = trained_runs["ppo"]
+    last = trained_runs["logs"]["ppo"][-1]
+    assert last.startswith(f"trained {run}: 512 steps in all, 512 this session in ")
+    assert "episode reward " in last and "length 50 steps" in last     # 1 s at 20 ms
+    assert last.endswith(f"Next: kraby export {run} (writes {run}/export), then "
+                         f"kraby eval {run}/export")
+
+
+@pytest.mark.parametrize("bar", [True, False])
+def test_progress_shows_steps_and_episode_figures_on_a_terminal_or_in_a_log(bar):
+    import io
+
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from kraby_rl.training.progress import Progress
+    out, lines = io.StringIO(), []
+    progress = Progress(512, bar=bar, log=lines.append, every_s=0.0, refresh_s=0.0, out=out)
+    model = PPO("MlpPolicy", make_vec_env(lambda: gym.make("CartPole-v1"), n_envs=1),
+                n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    model.learn(512, callback=progress)
+    if bar:
+        text = out.getvalue()
+        assert "512/512" in text and "ep_reward=" in text and "ep_len=" in text
+        assert not lines
+    else:
+        assert out.getvalue() == "" and len(lines) >= 100
+        assert lines[0].startswith("training: 1/512 steps (0 %), ")
+        assert "no episode finished yet" in lines[0]
+        assert lines[-1].startswith("training: 512/512 steps (100 %), ")
+        assert " steps/s, about 0 s left; episode reward " in lines[-1]
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])

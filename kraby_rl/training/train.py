@@ -163,6 +163,10 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
           progress_bar: bool | None = None, log=print, callbacks=(), venv=None) -> str:
     """Train (or resume) into ``run_dir``; returns the path of the final model.
 
+    Feedback: ``progress_bar`` true (default: stderr is a terminal) shows a bar with the
+    episode reward and length; false logs a progress line every 10 s through ``log``. The
+    session ends with a summary naming the next command.
+
     ``callbacks`` are extra stable-baselines3 callbacks; one that raises KeyboardInterrupt
     stops training with a checkpoint saved, as Ctrl-C does. ``venv`` replaces the config's
     simulated envs (gym_bridge fine-tunes on the robot's topics this way).
@@ -175,6 +179,7 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     from kraby_rl.core.spec import spec_metadata
     from kraby_rl.envs.hexapod_env import action_decoder
     from kraby_rl.training.config import _algo_class
+    from kraby_rl.training.progress import Progress, summary
 
     import torch
     torch.set_num_threads(cfg.torch_threads)
@@ -216,12 +221,14 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     remaining = cfg.total_timesteps - model.num_timesteps
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
+    progress = Progress(cfg.total_timesteps, bar=progress_bar, log=log)
     t0 = time.time()
+    start_steps = model.num_timesteps
     try:
         if remaining > 0:
-            model.learn(remaining, callback=_callbacks(cfg, run_dir) + list(callbacks),
-                        progress_bar=progress_bar, reset_num_timesteps=not resume,
-                        tb_log_name="run")
+            model.learn(remaining,
+                        callback=_callbacks(cfg, run_dir) + [progress] + list(callbacks),
+                        reset_num_timesteps=not resume, tb_log_name="run")
     except KeyboardInterrupt:
         n = save_checkpoint(model, run_dir)
         log(f"interrupted: checkpoint saved at {n} steps; continue with "
@@ -238,7 +245,7 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     with open(os.path.join(run_dir, "training.json"), "w") as fh:
         json.dump({"timesteps": int(model.num_timesteps), "last_session_wall_s": elapsed,
                    "algorithm": cfg.algorithm, "seed": cfg.seed}, fh)
-    log(f"trained {run_dir}: {model.num_timesteps} steps, this session {elapsed:.0f} s")
+    log(summary(model, run_dir, model.num_timesteps - start_steps, elapsed))
     venv.close()
     return final
 
