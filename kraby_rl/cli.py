@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any top-level config key (YAML value)")
     t.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its newest checkpoint")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar: a progress line every 10 s instead")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar: a progress line every 10 s instead")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a policy with plausibility figures")

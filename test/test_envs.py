@@ -134,3 +134,14 @@ def test_import_kraby_rl_registers_the_envs_without_pybullet():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "(65,)" in out.stdout
+
+
+def test_the_readme_lists_every_reward_term_with_its_default_weight():
+    import os
+    import re
+
+    from kraby_rl.core import rewards
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md")) as fh:
+        rows = dict(re.findall(r"^\| `(\w+)` \|.*\| (-?[\d.]+) \|$", fh.read(), re.M))
+    assert {k: float(v) for k, v in rows.items()} == rewards.DEFAULT_WEIGHTS
