@@ -145,3 +145,43 @@ def test_the_readme_lists_every_reward_term_with_its_default_weight():
     with open(os.path.join(root, "README.md")) as fh:
         rows = dict(re.findall(r"^\| `(\w+)` \|.*\| (-?[\d.]+) \|$", fh.read(), re.M))
     assert {k: float(v) for k, v in rows.items()} == rewards.DEFAULT_WEIGHTS
+
+
+def test_the_robot_env_rewards_like_the_simulator_with_the_runs_weights():
+    """topic_env once added the tilt penalty as a reward and ignored the run's weights."""
+    import numpy as np
+
+    from kraby_rl import ros
+    from kraby_rl.core import rewards as R
+    from kraby_rl.envs.topic_env import RobotTopicEnv
+    ros.init(args=["test"])
+    try:
+        node = ros.Node("topic_env_reward")
+        weights = {"lin_vel": 3.0, "tilt": -5.0, "alive": 0.0}
+        env = RobotTopicEnv(node, command=(0.1, 0.0, 0.0), reward_weights=weights,
+                            tracking_sigma={"lin_vel": 0.2})
+        assert env.reward_terms(np.zeros(18), np.zeros(18)) == {}      # no odometry yet
+        level = (0.0, 0.0, 0.0, 1.0)
+        tilted = (np.sin(0.15), 0.0, 0.0, np.cos(0.15))               # 0.3 rad roll
+        a, last = np.full(18, 0.2), np.zeros(18)
+        rewards = {}
+        for name, quat in (("level", level), ("tilted", tilted)):
+            env.odom = (0.0, quat, (0.0, 0.0, 0.0), np.array([0.1, 0.0, 0.0]),
+                        np.zeros(2), 0.1)
+            rewards[name] = env.reward_terms(a, last)
+        node.destroy_node()
+    finally:
+        ros.shutdown()
+    terms = rewards["tilted"]
+    assert set(terms) == set(R.TERMS) - {"foot_slip", "heading", "power"}
+    assert terms["lin_vel"] == 3.0 * 0.02                  # on the command: the full weight
+    assert terms["alive"] == 0.0
+    assert terms["tilt"] == pytest.approx(-5.0 * np.sin(0.3) ** 2 * 0.02) and terms["tilt"] < 0
+    assert sum(rewards["tilted"].values()) < sum(rewards["level"].values())
+    expected = R.weighted_terms(R.resolve_weights(weights), R.resolve_sigma({"lin_vel": 0.2}),
+                                0.02, lin_vel_body=np.array([0.1, 0.0, 0.0]),
+                                ang_vel_body=np.zeros(3), command=np.array([0.1, 0.0, 0.0]),
+                                gravity_body=np.array([0.0, -np.sin(0.3), -np.cos(0.3)]),
+                                action=a, last_action=last, fell=False, height=0.1)
+    assert terms.keys() == expected.keys()
+    assert all(abs(terms[k] - expected[k]) < 1e-12 for k in terms)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from kraby_rl.core.joints import STANDING_HEIGHT
+
 
 def lin_vel_tracking(v_body: np.ndarray, command: np.ndarray, sigma: float = 0.1) -> float:
     """exp(-|v_xy - cmd_xy|^2 / sigma^2): 1 when the planar body velocity [m/s] matches."""
@@ -91,3 +93,62 @@ DEFAULT_WEIGHTS = {
     "foot_slip": -20.0, "fall": -50.0,
 }
 """Default weights (per second of episode, except ``fall`` which is per event)."""
+
+
+DEFAULT_SIGMA = {"lin_vel": 0.1, "yaw_rate": 0.3}
+"""Default kernel widths of the tracking terms [m/s, rad/s]."""
+
+PRIVILEGED = ("foot_slip", "heading")
+"""Terms only a simulator can measure (a robot env leaves them out)."""
+
+
+def resolve_weights(reward_weights: dict | None) -> dict:
+    """``DEFAULT_WEIGHTS`` with the named overrides; ValueError naming an unknown term."""
+    weights = dict(DEFAULT_WEIGHTS)
+    for k, v in (reward_weights or {}).items():
+        if k not in weights:
+            raise ValueError(f"unknown reward term {k!r}: allowed {list(TERMS)}")
+        weights[k] = float(v)
+    return weights
+
+
+def resolve_sigma(tracking_sigma: dict | None) -> dict:
+    """``DEFAULT_SIGMA`` with the named overrides; ValueError naming a bad one."""
+    sigma = dict(DEFAULT_SIGMA)
+    for k, v in (tracking_sigma or {}).items():
+        if k not in sigma or isinstance(v, bool) or not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"tracking_sigma: expected {{lin_vel|yaw_rate: width > 0}}, "
+                             f"found {k!r}: {v!r}")
+        sigma[k] = float(v)
+    return sigma
+
+
+def weighted_terms(weights: dict, sigma: dict, dt: float, *, lin_vel_body, ang_vel_body,
+                   command, gravity_body, action, last_action, fell: bool,
+                   height: float | None = None, tau=None, joint_speed=None,
+                   foot_slip_speed=None, heading_err: float | None = None) -> dict:
+    """Each term times its weight (and ``dt`` [s], except ``fall``), the reward of one
+    control step of the simulator and of the robot alike. A quantity given as None (the
+    robot has no height, effort, foot slip or true heading) leaves its term out."""
+    w = weights
+    terms = {
+        "lin_vel": w["lin_vel"] * lin_vel_tracking(lin_vel_body, command, sigma["lin_vel"]) * dt,
+        "yaw_rate": w["yaw_rate"] * yaw_rate_tracking(ang_vel_body, command,
+                                                      sigma["yaw_rate"]) * dt,
+        "alive": w["alive"] * alive() * dt,
+        "vertical_motion": w["vertical_motion"] * vertical_motion(lin_vel_body,
+                                                                  ang_vel_body) * dt,
+        "tilt": w["tilt"] * tilt(gravity_body) * dt,
+    }
+    if height is not None:
+        terms["height"] = w["height"] * height_error(height, STANDING_HEIGHT) * dt
+    if tau is not None and joint_speed is not None:
+        terms["power"] = w["power"] * joint_power(tau, joint_speed) * dt
+    terms["action_rate"] = w["action_rate"] * action_rate(action, last_action) * dt
+    terms["action_magnitude"] = w["action_magnitude"] * action_magnitude(action) * dt
+    if foot_slip_speed is not None:
+        terms["foot_slip"] = w["foot_slip"] * foot_slip(foot_slip_speed) * dt
+    terms["fall"] = w["fall"] * fall(fell)
+    if heading_err is not None:
+        terms["heading"] = w["heading"] * heading_error(heading_err) * dt
+    return terms

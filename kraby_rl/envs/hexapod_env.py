@@ -160,17 +160,8 @@ class HexapodEnv(KrabyWorldEnv):
         if self.fixed_command is not None and self.fixed_command.shape != (3,):
             raise ValueError(f"command must be (vx, vy, yaw_rate), found {command!r}")
         self.zero_command_prob = float(zero_command_prob)
-        self.weights = dict(R.DEFAULT_WEIGHTS)
-        for k, v in (reward_weights or {}).items():
-            if k not in self.weights:
-                raise ValueError(f"unknown reward term {k!r}: allowed {list(R.TERMS)}")
-            self.weights[k] = float(v)
-        self.sigma = {"lin_vel": 0.1, "yaw_rate": 0.3}
-        for k, v in (tracking_sigma or {}).items():
-            if k not in self.sigma or not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"tracking_sigma: expected {{lin_vel|yaw_rate: width > 0}}, "
-                                 f"found {k!r}: {v!r}")
-            self.sigma[k] = float(v)
+        self.weights = R.resolve_weights(reward_weights)
+        self.sigma = R.resolve_sigma(tracking_sigma)
         self.init_noise = float(init_noise_rad)
         self.fall_height = float(fall_height_m)
         self.fall_cos = math.cos(float(fall_tilt_rad))
@@ -260,26 +251,13 @@ class HexapodEnv(KrabyWorldEnv):
         self._steps += 1
         fell = bool(s.base_pos[2] < self.fall_height or -s.gravity_body[2] < self.fall_cos
                     or s.body_contact)
-        w, dt = self.weights, self.dt
-        terms = {
-            "lin_vel": w["lin_vel"] * R.lin_vel_tracking(s.lin_vel_body, self.command,
-                                                         self.sigma["lin_vel"]) * dt,
-            "yaw_rate": w["yaw_rate"] * R.yaw_rate_tracking(s.ang_vel_body, self.command,
-                                                            self.sigma["yaw_rate"]) * dt,
-            "alive": w["alive"] * R.alive() * dt,
-            "vertical_motion": w["vertical_motion"] * R.vertical_motion(
-                s.lin_vel_body, s.ang_vel_body) * dt,
-            "tilt": w["tilt"] * R.tilt(s.gravity_body) * dt,
-            "height": w["height"] * R.height_error(s.base_pos[2], J.STANDING_HEIGHT) * dt,
-            "power": w["power"] * R.joint_power(s.tau, s.w) * dt,
-            "action_rate": w["action_rate"] * R.action_rate(a, self._last_action) * dt,
-            "action_magnitude": w["action_magnitude"] * R.action_magnitude(a) * dt,
-            "foot_slip": w["foot_slip"] * R.foot_slip(s.foot_slip) * dt,
-            "fall": w["fall"] * R.fall(fell),
-        }
-        self._heading_cmd += self.command[2] * dt
-        terms["heading"] = w["heading"] * R.heading_error(
-            self._yaw() - self._yaw0 - self._heading_cmd) * dt
+        self._heading_cmd += self.command[2] * self.dt
+        terms = R.weighted_terms(
+            self.weights, self.sigma, self.dt, lin_vel_body=s.lin_vel_body,
+            ang_vel_body=s.ang_vel_body, command=self.command, gravity_body=s.gravity_body,
+            action=a, last_action=self._last_action, fell=fell, height=s.base_pos[2],
+            tau=s.tau, joint_speed=s.w, foot_slip_speed=s.foot_slip,
+            heading_err=self._yaw() - self._yaw0 - self._heading_cmd)
         reward = sum(terms.values())
         self._last_action = a
         obs = self._obs = self._observe()

@@ -39,6 +39,11 @@ class RobotTopicEnv(gym.Env):
         wait_s: how long to wait for joint_states or an OK safety state before failing [s].
         spin: the env spins ``node`` itself; False when another thread spins it (gym_bridge).
         decoder: how actions become targets (``core.spec.ActionDecoder``; the policy's own).
+        reward_weights, tracking_sigma: the training run's (``env`` section), so fine-tuning
+            on the robot continues on the reward the policy was trained on. The terms are
+            ``core.rewards``' own, from odometry; those the robot cannot measure (foot slip,
+            true heading, joint power without effort, falls) are left out, and
+            ``info["reward_terms"]`` lists the ones used.
     """
 
     metadata = {"render_modes": []}
@@ -46,13 +51,16 @@ class RobotTopicEnv(gym.Env):
     def __init__(self, node, command=(0.0, 0.0, 0.0), episode_s: float = 20.0,
                  control_period_s: float = 0.02, clock_hz: float = 2.0, reset_s: float = 2.0,
                  wait_s: float = 30.0, spin: bool = True,
-                 decoder: S.ActionDecoder | None = None):
+                 decoder: S.ActionDecoder | None = None, reward_weights: dict | None = None,
+                 tracking_sigma: dict | None = None):
         for name, v in (("episode_s", episode_s), ("control_period_s", control_period_s),
                         ("reset_s", reset_s), ("wait_s", wait_s)):
             if not v > 0:
                 raise ValueError(f"{name} must be > 0, found {v!r}")
         self.node = node
         self.spin = spin
+        self.weights = R.resolve_weights(reward_weights)
+        self.sigma = R.resolve_sigma(tracking_sigma)
         self.command = np.asarray(command, float)
         self.dt = float(control_period_s)
         self.max_steps = int(round(episode_s / self.dt))
@@ -92,7 +100,8 @@ class RobotTopicEnv(gym.Env):
         self.odom = (time.monotonic(), (o.x, o.y, o.z, o.w),
                      (tw.angular.x, tw.angular.y, tw.angular.z),
                      np.array([tw.linear.x, tw.linear.y, tw.linear.z]),
-                     np.array([msg.pose.pose.position.x, msg.pose.pose.position.y]))
+                     np.array([msg.pose.pose.position.x, msg.pose.pose.position.y]),
+                     float(msg.pose.pose.position.z))
 
     def _on_safety(self, msg):
         self.safety = msg.data
@@ -154,7 +163,7 @@ class RobotTopicEnv(gym.Env):
     def step(self, action):
         a = np.clip(np.asarray(action, float), -1.0, 1.0)
         self._publish(self.decoder(a, self._obs))
-        self._last_action = a
+        last_action, self._last_action = self._last_action, a
         self._next += self.dt
         if time.monotonic() > self._next + self.dt:
             self._next = time.monotonic()        # late: resynchronise rather than rush
@@ -163,15 +172,23 @@ class RobotTopicEnv(gym.Env):
         t = self._steps * self.dt
         obs = self._obs = self._observe(t)
         stopped = self.safety != "OK"
-        reward = 0.0
-        if self.odom is not None:
-            v, w = self.odom[3], np.array(self.odom[2])
-            gravity = quat_to_gravity(self.odom[1])
-            reward = float((R.lin_vel_tracking(v, self.command)
-                            + 0.5 * R.yaw_rate_tracking(w, self.command)
-                            + R.tilt(gravity)) * self.dt)
+        terms = self.reward_terms(a, last_action)
+        reward = float(sum(terms.values()))
         truncated = self._steps >= self.max_steps
-        return obs, reward, stopped, truncated, self._info(stopped)
+        info = self._info(stopped)
+        info["reward_terms"] = terms
+        return obs, reward, stopped, truncated, info
+
+    def reward_terms(self, action, last_action) -> dict:
+        """The weighted ``core.rewards`` terms of the step just taken, from the latest
+        odometry (none before the first one arrives)."""
+        if self.odom is None:
+            return {}
+        _t, quat, ang, lin, _xy, z = self.odom
+        return R.weighted_terms(self.weights, self.sigma, self.dt, lin_vel_body=lin,
+                                ang_vel_body=np.array(ang), command=self.command,
+                                gravity_body=quat_to_gravity(quat), action=action,
+                                last_action=last_action, fell=False, height=z)
 
     def _info(self, stopped):
         odom = self.odom

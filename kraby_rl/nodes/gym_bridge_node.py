@@ -87,9 +87,13 @@ class GymBridgeNode(ros.Node):
                 self.policy = ExportedPolicy(resolve_policy(p["policy"]))
                 meta = self.policy.metadata
                 target = self.evaluate
+            # fine-tuning continues on the run's own reward (its weights and kernel widths)
+            run_env = self.cfg.env if p["fine_tune_run"] else {}
             self.env = RobotTopicEnv(self, p["command"], p["episode_s"],
                                      meta["control_period_s"], meta["clock_hz"], p["reset_s"],
-                                     spin=False, decoder=S.ActionDecoder.from_metadata(meta))
+                                     spin=False, decoder=S.ActionDecoder.from_metadata(meta),
+                                     reward_weights=run_env.get("reward_weights"),
+                                     tracking_sigma=run_env.get("tracking_sigma"))
         self.worker = threading.Thread(target=self._run, args=(target,), daemon=True)
         self.worker.start()
 
