@@ -29,8 +29,9 @@ _ACT = {
     "none": lambda x: x,
 }
 
-CONTRACT_KEYS = ("spec_version", "obs_size", "action_size", "control_period_s", "clock_hz",
-                 "joint_names", "default_pose", "action_scale")
+CONTRACT_KEYS = ("spec_version", "obs_size", "action_size", "obs_fields", "control_period_s",
+                 "clock_hz", "joint_names", "default_pose", "action_scale", "action_lower",
+                 "action_upper")
 """Metadata entries that must match the robot/env a policy drives."""
 
 

@@ -92,23 +92,32 @@ class ActionDecoder:
     """
 
     def __init__(self, mode: str = "joint", clock_hz: float = 2.0, duty: float = 0.5,
-                 lift_m: float = 0.02):
+                 lift_m: float = 0.02, residual_scale=None):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
         self.gait = TripodGait(clock_hz, duty, lift_m) if mode == "gait_residual" else None
+        scale = RESIDUAL_SCALE if residual_scale is None else np.asarray(residual_scale, float)
+        if scale.shape != (ACTION_SIZE,) or not np.all(np.isfinite(scale)) \
+                or not np.all(scale > 0):
+            raise ValueError(f"residual_scale: expected {ACTION_SIZE} positive radians per "
+                             f"unit action, found {np.asarray(residual_scale).tolist()!r}")
+        self.residual_scale = scale.copy()
 
     @classmethod
     def from_metadata(cls, meta: dict) -> "ActionDecoder":
+        """The decoder a policy was trained with, from its metadata (an export's residual
+        scale included: the one it was trained at, not this package's current one)."""
         gait = meta.get("gait") or {}
         return cls(meta.get("action_mode", "joint"), float(meta.get("clock_hz", 2.0)),
-                   float(gait.get("duty", 0.5)), float(gait.get("lift_m", 0.02)))
+                   float(gait.get("duty", 0.5)), float(gait.get("lift_m", 0.02)),
+                   meta.get("residual_scale"))
 
     def metadata(self) -> dict:
         out = {"action_mode": self.mode}
         if self.gait is not None:
             out["gait"] = {"duty": self.gait.duty, "lift_m": self.gait.lift}
-            out["residual_scale"] = [float(x) for x in RESIDUAL_SCALE]
+            out["residual_scale"] = [float(x) for x in self.residual_scale]
         return out
 
     def base(self, obs: np.ndarray) -> np.ndarray:
@@ -123,7 +132,7 @@ class ActionDecoder:
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
         if self.gait is None:
             return action_to_targets(a)
-        q = self.base(obs) + RESIDUAL_SCALE * a
+        q = self.base(obs) + self.residual_scale * a
         return np.clip(q, J.SOFT_LOWER, J.SOFT_UPPER)
 
 
