@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from kraby_rl.core import geometry as G
 from kraby_rl.launcher import stop_process
 from kraby_rl.ros.topic_tool import loopback_by_default
 
@@ -44,7 +45,7 @@ class Watch:
     """What the demo records from the topics."""
 
     def __init__(self, node, ros, msgs):
-        latched = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = ros.LATCHED
         self.states, self.truth, self.est, self.js = [], [], [], []
         self.diag = {}
         node.create_subscription(msgs.std_msgs.String, "safety/state",
@@ -61,7 +62,7 @@ class Watch:
     @staticmethod
     def _pose(m):
         p, o = m.pose.pose.position, m.pose.pose.orientation
-        yaw = math.atan2(2 * (o.w * o.z + o.x * o.y), 1 - 2 * (o.y * o.y + o.z * o.z))
+        yaw = G.yaw_from_quat((o.x, o.y, o.z, o.w))
         return time.monotonic(), p.x, p.y, p.z, yaw
 
     def _on_diag(self, msg):

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core.estimation import euler_from_quat
 from kraby_rl.ros.topic_tool import loopback_by_default
@@ -32,7 +33,7 @@ def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
     from kraby_rl.herkulex.fake_bus import FakeBusProcess
     from kraby_rl.launcher import RunningStack
     states = []
-    latched = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+    latched = ros.LATCHED
     sub = node.create_subscription(msgs.std_msgs.String, "safety/state",
                                    lambda m: states.append(m.data), latched)
     cmd_pub = node.create_publisher(msgs.geometry_msgs.Twist, "cmd_vel", 10)
@@ -72,8 +73,7 @@ def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
                     s = bus.control(cmd="state")
                     truth.append(s)
                     next_sample = now + 0.1
-                    roll, pitch, _ = euler_from_quat(s["base_quat"])
-                    tilt = math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
+                    tilt = G.tilt_from_quat(s["base_quat"])
                     fell = (s["base_pos"][2] < FALL_HEIGHT_M or tilt > FALL_TILT_RAD
                             or s["body_contact"])
                 ros.spin_once(node, timeout_sec=0.005)

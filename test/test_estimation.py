@@ -125,3 +125,20 @@ def test_a_broken_urdf_is_named():
         parse_joints("<robot>")
     with pytest.raises(ValueError, match="URDF joint 'j1'"):
         parse_joints('<robot><joint name="j1" type="fixed"><child link="a"/></joint></robot>')
+
+
+def test_orientation_helpers_agree_with_each_other():
+    import math
+
+    from kraby_rl.core import geometry as G
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        roll, pitch, yaw = rng.uniform(-1.2, 1.2), rng.uniform(-1.2, 1.2), rng.uniform(-3, 3)
+        q = G.quat_from_euler(roll, pitch, yaw)
+        assert G.yaw_from_quat(q) == pytest.approx(yaw, abs=1e-9)
+        tilt = math.acos(math.cos(roll) * math.cos(pitch))
+        assert G.tilt_from_quat(q) == pytest.approx(tilt, abs=1e-7)
+        assert G.tilt_from_gravity(G.quat_to_gravity(q)) == pytest.approx(tilt, abs=1e-7)
+        assert G.tilt_from_quat(2.0 * q) == pytest.approx(tilt, abs=1e-7)   # not unit
+    assert G.tilt_from_quat((0.0, 0.0, 0.0, 0.0)) == math.inf
+    assert G.is_unset((0.0, 0.0, 0.0, 0.0)) and not G.is_unset((0.0, 0.0, 0.0, 1.0))

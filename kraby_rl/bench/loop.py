@@ -22,7 +22,7 @@ def run(seconds=10.0):
     loopback_by_default()
     from kraby_rl import ros
     from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
-    latched = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+    latched = ros.LATCHED
     launcher = subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", "launch", "real",
                                  "port:=virtual", "policy:=stand"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

@@ -24,33 +24,8 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.core import kinematics as K
-
-
-def quat_from_euler(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """Quaternion (x, y, z, w) of R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return np.array([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
-                     cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
-
-
-def euler_from_quat(q) -> tuple[float, float, float]:
-    """(roll, pitch, yaw) [rad] of a quaternion (x, y, z, w)."""
-    x, y, z, w = (float(v) for v in q)
-    roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    return roll, pitch, yaw
-
-
-def quat_to_gravity(q) -> np.ndarray:
-    """Unit gravity direction in the body frame of orientation ``q`` (x, y, z, w)."""
-    x, y, z, w = (float(v) for v in q)
-    n = x * x + y * y + z * z + w * w
-    if not n > 0:
-        raise ValueError(f"orientation: expected a non-zero quaternion, found {q!r}")
-    return -np.array([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]) / n
+from kraby_rl.core.geometry import (euler_from_quat, quat_from_euler,  # noqa: F401
+                                    quat_to_gravity)
 
 
 def rot_rp(roll: float, pitch: float) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import fields
 import gymnasium as gym
 import numpy as np
 
+from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import rewards as R
 from kraby_rl.core import spec as S
@@ -265,8 +266,7 @@ class HexapodEnv(KrabyWorldEnv):
         return obs, float(reward), fell, truncated, self._info(terms, fell)
 
     def _yaw(self) -> float:
-        x, y, z, w = self._state.base_quat
-        return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        return G.yaw_from_quat(self._state.base_quat)
 
     def _info(self, terms: dict, fell: bool = False) -> dict:
         s = self._state

@@ -18,13 +18,14 @@ import gymnasium as gym
 import numpy as np
 
 from kraby_rl import ros
+from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import rewards as R
 from kraby_rl.core import spec as S
 from kraby_rl.core.estimation import quat_to_gravity
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs
 
-LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = ros.LATCHED
 
 
 class RobotTopicEnv(gym.Env):
@@ -92,7 +93,7 @@ class RobotTopicEnv(gym.Env):
 
     def _on_imu(self, msg):
         o, g = msg.orientation, msg.angular_velocity
-        if (o.x, o.y, o.z, o.w) != (0.0, 0.0, 0.0, 0.0):
+        if not G.is_unset((o.x, o.y, o.z, o.w)):
             self.imu = (time.monotonic(), (o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
 
     def _on_odom(self, msg):

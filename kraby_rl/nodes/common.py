@@ -2,14 +2,14 @@
 diagnostics."""
 
 import difflib
-import math
 
 from kraby_rl import ros
+from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.ros.messages import (diagnostic_msgs, geometry_msgs, nav_msgs, sensor_msgs,
                                    std_msgs, tf2_msgs)
 
-LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = ros.LATCHED
 # emergency_stop: reliable, keep a few, so a true is never dropped on a busy link.
 ESTOP_QOS = ros.QoSProfile(depth=10)
 
@@ -92,12 +92,8 @@ def odometry_tf(odom):
 
 
 def tilt_from_quaternion(x, y, z, w):
-    """Angle [rad] between the body's z axis and the world's (0 = level)."""
-    zz = 1.0 - 2.0 * (x * x + y * y)
-    norm = x * x + y * y + z * z + w * w
-    if not norm > 0:
-        return math.inf
-    return math.acos(max(-1.0, min(1.0, zz / norm)))
+    """Angle [rad] between the body's z axis and the world's (0 = level; inf if unset)."""
+    return G.tilt_from_quat((x, y, z, w))
 
 
 def status(name, level, message, values=None, hardware_id=""):

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from kraby_rl import ros
+from kraby_rl.core import geometry as G
 from kraby_rl.core import spec as S
 from kraby_rl.core.command import CommandLimiter
 from kraby_rl.core.estimation import quat_to_gravity
@@ -92,7 +93,7 @@ class PolicyNode(ros.Node):
 
     def on_imu(self, msg):
         o, g = msg.orientation, msg.angular_velocity
-        if (o.x, o.y, o.z, o.w) != (0.0, 0.0, 0.0, 0.0):
+        if not G.is_unset((o.x, o.y, o.z, o.w)):
             self.imu = ((o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
             self.imu_t = time.monotonic()
 

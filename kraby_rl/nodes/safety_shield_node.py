@@ -9,6 +9,7 @@ import time
 
 from kraby_rl import ros
 from kraby_rl.core.safety import SafetyShield, ShieldLimits
+from kraby_rl.core import geometry as G
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, visualization_msgs
 from kraby_rl.ros.runner import main_for
@@ -90,7 +91,7 @@ class SafetyShieldNode(ros.Node):
 
     def on_imu(self, msg):
         q = msg.orientation
-        if (q.x, q.y, q.z, q.w) != (0.0, 0.0, 0.0, 0.0):
+        if not G.is_unset((q.x, q.y, q.z, q.w)):
             self.shield.on_tilt(C.tilt_from_quaternion(q.x, q.y, q.z, q.w), self.now())
 
     def tick(self):

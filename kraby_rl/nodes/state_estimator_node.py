@@ -9,6 +9,7 @@ import time
 
 from kraby_rl import ros
 from kraby_rl.core.estimation import LegOdometry
+from kraby_rl.core import geometry as G
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, tf2_msgs
 from kraby_rl.ros.runner import main_for
@@ -58,7 +59,7 @@ class StateEstimatorNode(ros.Node):
 
     def on_imu(self, msg):
         o, g = msg.orientation, msg.angular_velocity
-        if (o.x, o.y, o.z, o.w) == (0.0, 0.0, 0.0, 0.0):
+        if G.is_unset((o.x, o.y, o.z, o.w)):
             return                      # no orientation in this IMU's messages
         self.imu = ((o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
         self.imu_t = time.monotonic()

@@ -66,6 +66,10 @@ else:
                                QoSPresetProfiles, QoSProfile, ReliabilityPolicy)
 
 
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""Keep the last message for late joiners (robot_description, safety/state)."""
+
+
 def parameter_override_names(node):
     """Names of every parameter value handed to ``node`` (params files, ``-p``), declared
     or not: rclpy keeps them in ``_parameter_overrides``, the embedded node in

@@ -14,6 +14,7 @@ import os
 import gymnasium as gym
 import numpy as np
 
+from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
 from kraby_rl.core.gait import TripodGait
@@ -69,15 +70,6 @@ def load_actor(policy: str):
             f"(config.yaml)") from None
 
 
-def _tilt(gravity_body: np.ndarray) -> float:
-    return math.acos(max(-1.0, min(1.0, -float(gravity_body[2]))))
-
-
-def _yaw(quat) -> float:
-    x, y, z, w = quat
-    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
 def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
                 frame_every: int = 2) -> dict:
     """One episode of Hexapod-v0; returns its return, fall flag and gait figures."""
@@ -91,14 +83,14 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
         ret += r
         s = u.robot_state
         rec["pos"].append(s.base_pos)
-        rec["yaw"].append(_yaw(s.base_quat))
+        rec["yaw"].append(G.yaw_from_quat(s.base_quat))
         rec["contact"].append(s.foot_contact)
         rec["slip"].append(s.foot_slip)
         rec["w"].append(s.w)
         rec["tau"].append(s.tau)
         rec["w_tau"].append(s.w_tau)
         rec["h"].append(s.base_pos[2])
-        rec["tilt"].append(_tilt(s.gravity_body))
+        rec["tilt"].append(G.tilt_from_gravity(s.gravity_body))
         if frames is not None and k % frame_every == 0:
             frames.append(env.render())
         k += 1
