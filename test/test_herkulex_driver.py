@@ -251,3 +251,19 @@ def test_a_late_reply_of_the_wrong_length_is_skipped_not_raised():
     assert not st.valid[0]
     h = bus.health[0]
     assert h.bad_replies + h.timeouts + h.checksum_errors >= 1
+
+
+@pytest.mark.parametrize("text, match", [
+    (None, r"cannot read calibration file '.*missing\.yaml'"),
+    ("calibration: [[1, 2, 3]]\n", r"'calibration' must be 6 rows of 3 integers in "
+                                   r"-128\.\.127 .* found \[\[1, 2, 3\]\]"),
+    ("calibration:\n" + "  - [0, 0, 200]\n" * 6, r"-128\.\.127"),
+    ("other: 1\n", r"found None"),
+])
+def test_a_bad_calibration_file_is_named_with_what_was_found(tmp_path, text, match):
+    from kraby_rl.herkulex.calibration import CalibrationError, load_calibration
+    path = tmp_path / ("missing.yaml" if text is None else "cal.yaml")
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(CalibrationError, match=match):
+        load_calibration(str(path))

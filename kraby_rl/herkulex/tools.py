@@ -12,6 +12,7 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex.calibration import calibration_yaml, load_calibration  # noqa: F401
 from kraby_rl.herkulex.units import VOLTAGE_LSB
 
 
@@ -35,38 +36,6 @@ def parse_ids(text: str) -> list[int]:
                 f"servo IDs must be within 0..{P.MAX_ID}, low before high; found {part!r}")
         out.extend(range(a, b + 1))
     return out
-
-
-def load_calibration(path: str | None):
-    """(18,) calibration differences [counts] from a YAML file, or the joint table's."""
-    if path is None:
-        return J.CALIBRATION.copy()
-    import yaml
-    try:
-        with open(path) as f:
-            doc = yaml.safe_load(f)
-    except OSError as exc:
-        raise ToolError(f"cannot read calibration file {path!r}: {exc}") from None
-    rows = doc.get("calibration") if isinstance(doc, dict) else None
-    flat = [v for row in rows for v in (row if isinstance(row, list) else [row])] \
-        if isinstance(rows, list) else []
-    if len(flat) != J.NUM_JOINTS or not all(isinstance(v, int) and -128 <= v <= 127
-                                            for v in flat):
-        raise ToolError(f"{path}: 'calibration' must be 6 rows of 3 integers in -128..127 "
-                        f"[counts], one leg per row in the order {', '.join(J.LEG_PREFIXES)};"
-                        f" found {rows!r}")
-    return np.array(flat, dtype=np.int64)
-
-
-def calibration_yaml(cal, port: str) -> str:
-    """A calibration file: one leg per line, in counts, with the joint names."""
-    lines = ["# Herkulex calibration differences (RAM 47) [counts], written by",
-             f"# `kraby servo calibrate --port {port}` on {time.strftime('%Y-%m-%d %H:%M')}.",
-             "# One leg per line: coxa, femur, tibia.", "calibration:"]
-    for leg, prefix in enumerate(J.LEG_PREFIXES):
-        row = ", ".join(f"{int(c):4d}" for c in cal[3 * leg:3 * leg + 3])
-        lines.append(f"  - [{row}]   # {prefix}")
-    return "\n".join(lines) + "\n"
 
 
 def _open(args):

@@ -18,7 +18,7 @@ from kraby_rl import ros
 from kraby_rl.core import joints as J
 from kraby_rl.core.realtime import disabled_by_env, raise_priority
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
-from kraby_rl.herkulex.tools import load_calibration, ToolError
+from kraby_rl.herkulex.calibration import CalibrationError, load_calibration
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import sensor_msgs, std_msgs
 from kraby_rl.ros.runner import main_for
@@ -51,7 +51,7 @@ class ServoDriverNode(ros.Node):
         self.p = p
         try:
             calibration = load_calibration(p["calibration_file"] or None)
-        except ToolError as exc:
+        except CalibrationError as exc:
             raise ValueError(f"parameter 'calibration_file': {exc}") from None
         try:
             self.bus = HerkulexBus(p["port"], baudrate=p["baudrate"], calibration=calibration)
