@@ -12,3 +12,41 @@ def test_flake8():
                         "kraby_rl", "test", "setup.py"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _imports(path):
+    """Every module a Python file imports (absolute names; relative ones resolved)."""
+    import ast
+    with open(path) as fh:
+        tree = ast.parse(fh.read(), path)
+    package = os.path.relpath(os.path.dirname(path), ROOT).replace(os.sep, ".")
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def _modules_under(folder):
+    for dirpath, _dirs, files in os.walk(os.path.join(ROOT, "kraby_rl", folder)):
+        for f in files:
+            if f.endswith(".py"):
+                yield os.path.join(dirpath, f)
+
+
+def test_core_imports_no_simulator_learning_or_middleware():
+    banned = ("pybullet", "torch", "stable_baselines3", "gymnasium", "rclpy", "cyclonedds",
+              "kraby_rl.sim", "kraby_rl.envs", "kraby_rl.training", "kraby_rl.ros",
+              "kraby_rl.nodes", "kraby_rl.cli")
+    found = {os.path.relpath(p, ROOT): sorted(n for n in _imports(p)
+                                              if n.split(".")[0] in banned
+                                              or n.startswith(banned))
+             for p in _modules_under("core")}
+    assert {p: n for p, n in found.items() if n} == {}
