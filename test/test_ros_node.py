@@ -92,6 +92,7 @@ def test_spin_ends_when_the_context_is_shut_down(context):
     ros.init(args=["again"])              # the fixture's shutdown needs a live context
 
 
+@pytest.mark.slow
 def test_pubsub_bench_delivers_every_message_between_processes():
     result = run_pubsub(count=100, rate_hz=200.0)
     assert result["messages_received"] == 100
