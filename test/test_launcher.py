@@ -11,7 +11,7 @@ from kraby_rl.launching import parse_launch_arguments, stack
 from kraby_rl.ros.messages import sensor_msgs, std_msgs
 from ros_helpers import Process, ros_node, spin_until
 
-LATCHED = ros.QoSProfile(depth=1, durability=ros.DurabilityPolicy.TRANSIENT_LOCAL)
+LATCHED = ros.LATCHED
 
 
 def children(pid):
@@ -86,6 +86,10 @@ def test_launch_real_over_the_virtual_bus_and_ctrl_c_leaves_nothing_behind():
         assert launcher.wait(timeout=30) == 0
         assert not [k for k in kids if alive(k)]
         assert "servos left brake" in launcher.stderr
+        # a normal Ctrl-C is not a fault: nothing at ERROR (the shield once reported
+        # FAULT:stale_command when the policy stopped before it)
+        assert "[ERROR]" not in launcher.stderr and "FAULT" not in launcher.stderr, \
+            launcher.stderr
     finally:
         launcher.stop()
 

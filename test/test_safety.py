@@ -121,3 +121,22 @@ def test_heartbeat_mode_stops_when_false_stops_arriving():
 def test_limits_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ShieldLimits(**kwargs)
+
+
+def test_a_late_cycle_defers_the_age_checks_to_the_next_not_the_tilt_check():
+    limits = ShieldLimits(state_timeout_s=0.15, max_tilt_rad=0.5)
+    shield = running(limits)
+    shield.update(0.02)
+    # the shield's own process was starved for 0.5 s: states sit queued behind its timer
+    out = shield.update(0.5, judge_ages=False)
+    assert out.state == "OK" and not out.trips
+    shield.on_joint_state(NAMES, POSE, 0.5)               # the queued state, taken next
+    assert shield.update(0.52).state == "OK"
+    # a sensor that really went silent still trips on the next judged cycle
+    assert shield.update(0.8, judge_ages=False).state == "OK"
+    out = shield.update(0.82)
+    assert out.state == "FAULT:stale_state" and out.trips[0].cause == "stale_state"
+    tilted = running(limits)
+    tilted.update(0.02)
+    tilted.on_tilt(0.7, 0.03)
+    assert tilted.update(0.5, judge_ages=False).state == "FAULT:tilt"

@@ -187,8 +187,12 @@ class SafetyShield:
         return None
 
     # --- the cycle -------------------------------------------------------------------------
-    def update(self, now: float) -> ShieldOutput:
-        self._check(now)
+    def update(self, now: float, judge_ages: bool = True) -> ShieldOutput:
+        """One shield cycle at time ``now`` [s]. ``judge_ages=False`` skips the age checks
+        (stale state, stale command, heartbeat) for this cycle: the node passes it when
+        this cycle itself ran late, since a starved process cannot tell a silent sensor from
+        messages still queued behind its own timer."""
+        self._check(now, judge_ages)
         trips, self._pending = self._pending, []
         clamped: list[str] = []
         command = None
@@ -212,10 +216,14 @@ class SafetyShield:
         step = self.limits.max_rate_rad_s * dt
         return start + np.clip(goal - start, -step, step)
 
-    def _check(self, now):
+    def _check(self, now, judge_ages=True):
         if self.state == "WAITING":
             return
         lim = self.limits
+        if not judge_ages:
+            if self._tilt > lim.max_tilt_rad:
+                self._trip(Trip("tilt", self._tilt, lim.max_tilt_rad))
+            return
         # An e-stop can latch before the first joint state: there is no state age yet, and
         # nothing to hold (ESTOP commands nothing), so only the age checks need a state.
         if lim.state_timeout_s and self._state_t is not None \

@@ -55,7 +55,9 @@ class SafetyShieldNode(ros.Node):
                                  ros.qos_profile_sensor_data)
         self.published_state = None
         self.clamps = {}
-        self.create_timer(1.0 / p["rate_hz"], self.tick)
+        self.period = 1.0 / p["rate_hz"]
+        self._last_tick, self._skipped_ages, self.late_ticks = None, False, 0
+        self.create_timer(self.period, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
         self.publish_state()
 
@@ -95,7 +97,18 @@ class SafetyShieldNode(ros.Node):
             self.shield.on_tilt(C.tilt_from_quaternion(q.x, q.y, q.z, q.w), self.now())
 
     def tick(self):
-        out = self.shield.update(self.now())
+        # A tick that comes more than two periods after the last one means this process was
+        # not running: joint_states may sit queued behind this timer (executors run due
+        # timers first), so the ages are judged on the next tick, after they are taken.
+        # Never two ticks in a row: a shield starved for good still trips.
+        now = self.now()
+        late = self._last_tick is not None and now - self._last_tick > 2.0 * self.period
+        judge = not late or self._skipped_ages
+        self._skipped_ages = not judge
+        self._last_tick = now
+        if not judge:
+            self.late_ticks += 1
+        out = self.shield.update(now, judge_ages=judge)
         for trip in out.trips:
             self.get_logger().error(f"STOP ({out.state}): {trip.describe()}")
         for name in out.clamped:
@@ -131,6 +144,7 @@ class SafetyShieldNode(ros.Node):
         cause = self.shield.cause.describe() if self.shield.cause else ""
         values = {"state": state, "cause": cause,
                   **{f"rejected_{k}": v for k, v in sorted(self.shield.rejected.items())},
+                  "late_ticks": self.late_ticks,
                   **{f"clamped_{k}": v for k, v in sorted(self.clamps.items())}}
         self.diag_pub.publish(C.diagnostics(self, [C.status(
             "kraby_rl: safety_shield", level, cause or state, values)]))
