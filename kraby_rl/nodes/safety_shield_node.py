@@ -12,7 +12,10 @@ from kraby_rl.core.safety import SafetyShield, ShieldLimits
 from kraby_rl.core import geometry as G
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, visualization_msgs
+from kraby_rl.ros import runner
 from kraby_rl.ros.runner import main_for
+
+SHIELD_RT_PRIORITY = 35
 
 PARAMETERS = [
     ("rate_hz", 50.0, "joint_commands rate [Hz]"),
@@ -144,13 +147,15 @@ class SafetyShieldNode(ros.Node):
         cause = self.shield.cause.describe() if self.shield.cause else ""
         values = {"state": state, "cause": cause,
                   **{f"rejected_{k}": v for k, v in sorted(self.shield.rejected.items())},
-                  "late_ticks": self.late_ticks,
+                  "late_ticks": self.late_ticks, "priority": runner.PROCESS_PRIORITY,
                   **{f"clamped_{k}": v for k, v in sorted(self.clamps.items())}}
         self.diag_pub.publish(C.diagnostics(self, [C.status(
             "kraby_rl: safety_shield", level, cause or state, values)]))
 
 
-main = main_for(SafetyShieldNode, "safety_shield")
+# the safety path outranks the policy and the estimator (and any other load): a starved
+# shield would see joint_states late and stop the robot for nothing
+main = main_for(SafetyShieldNode, "safety_shield", priority=SHIELD_RT_PRIORITY)
 
 if __name__ == "__main__":
     main()

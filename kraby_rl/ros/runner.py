@@ -19,10 +19,23 @@ CONFIG_ERRORS = (ValueError, TypeError, InvalidNameError, InvalidParameterTypeEx
 EXIT_CONFIG = 2
 
 
-def run_node(factory, args=None, name=None):
-    """Run the node that `factory()` builds until shutdown; returns the exit status."""
+PROCESS_PRIORITY = "normal"
+"""What ``run_node(priority=...)`` got for this process (for logs and diagnostics)."""
+
+
+def run_node(factory, args=None, name=None, priority=None):
+    """Run the node that `factory()` builds until shutdown; returns the exit status.
+
+    ``priority``: a real-time priority for the whole process (the safety path: shield,
+    servo driver), taken before the middleware starts its threads so that they inherit it
+    (SCHED_RR where permitted, else nice; ``KRABY_REALTIME=0`` leaves it normal)."""
     args = sys.argv if args is None else args
     logger = get_logger(name or getattr(factory, "__name__", "node"))
+    if priority is not None:
+        from kraby_rl.core.realtime import disabled_by_env, raise_priority
+        if not disabled_by_env():
+            global PROCESS_PRIORITY
+            PROCESS_PRIORITY = raise_priority(priority)
     try:
         _init(args)
     except CONFIG_ERRORS as exc:
@@ -88,8 +101,8 @@ def _ignore_interrupts():
         pass
 
 
-def main_for(factory, name=None):
+def main_for(factory, name=None, priority=None):
     """A console-script entry point for a node class or factory."""
     def main(args=None):
-        sys.exit(run_node(factory, args=args, name=name))
+        sys.exit(run_node(factory, args=args, name=name, priority=priority))
     return main
