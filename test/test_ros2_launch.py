@@ -50,7 +50,9 @@ def install(tmp_path_factory):
     assert out.returncode == 0, f"colcon build failed:\n{out.stdout}\n{out.stderr}"
     assert (ws / "install" / "kraby_rl" / "share" / "kraby_rl" / "launch" /
             "real.launch.py").exists()
-    return str(ws / "install")
+    yield str(ws / "install")
+    # the ros2 CLI started a daemon for this session's domain: stop it, it is ours
+    ros2(str(ws / "install"), "daemon", "stop", timeout=20)
 
 
 class Sourced:
