@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -139,6 +140,19 @@ def _frame_ok(raw: bytes, size: int, servo_id: int, ack_cmd: int, addr, length) 
     if length is None:
         return size == 9
     return raw[7] == addr and raw[8] == length
+
+
+def _answered(h, status_error: int, status_detail: int) -> None:
+    """Count a servo's valid answer and keep its status (a new error bit counts once)."""
+    h.ok += 1
+    if status_error & ~h.status_error:
+        h.status_errors += 1
+    h.status_error, h.status_detail = status_error, status_detail
+
+
+# a position read's payload: calibrated, absolute, differential position (, PWM)
+_POSITIONS = struct.Struct("<HHh")
+_PWM = struct.Struct("<h")
 
 
 class HerkulexBus:
@@ -395,10 +409,7 @@ class HerkulexBus:
                 self._lost(exc)
                 raise PortUnavailable(self.last_error) from None
             if ack is not None:
-                h.ok += 1
-                if ack.status_error & ~h.status_error:
-                    h.status_errors += 1
-                h.status_error, h.status_detail = ack.status_error, ack.status_detail
+                _answered(h, ack.status_error, ack.status_detail)
                 return ack
             setattr(h, kind, getattr(h, kind) + 1)
             self._dirty = True
@@ -586,63 +597,36 @@ class HerkulexBus:
         size = 11 + length
         wait_s = size * self.byte_s + self.timeout_s
         ack_cmd = P.Cmd.RAM_READ | P.ACK_FLAG
-        health = self.health
         addr = P.Ram.CALIBRATED_POSITION
-        req_len = 9
-        req_s = req_len * self.byte_s
-        bytes_out = bytes_in = 0
         requests = self._read_requests.get(length)
         if requests is None:
             requests = self._read_requests[length] = [
-                P.ram_read(sid, P.Ram.CALIBRATED_POSITION, length) for sid in self.ids]
+                P.ram_read(sid, addr, length) for sid in self.ids]
         for k, sid in enumerate(self.ids):
             if between is not None:
                 between()
             if self._ser is None and not self.ensure_open():
                 break
-            h = health[sid]
+            h = self.health[sid]
             if not h.online and now < h._next_poll:
                 continue
             req = requests[k]
             try:
-                # Fast path, once per servo per cycle: one write, one poll, one read and the
-                # frame checks inline. Anything else (nothing yet, a cut or stray frame, a
-                # port without a descriptor) goes on in transact(), which knows every case.
-                poll = self._poll
-                raw = b""
-                sent = None
-                if poll is not None and not self._dirty:
-                    sock = self._sock
-                    try:
-                        n_out = sock.send(req) if sock is not None else os.write(self._fdn, req)
-                    except BlockingIOError:
-                        n_out = 0
-                    if n_out < req_len:
-                        self._ser.write(req[n_out:])
-                    t = time.monotonic()
-                    deadline = (t if t > self._tx_free else self._tx_free) + req_s
-                    self._tx_free = deadline
-                    deadline += wait_s
-                    bytes_out += req_len
+                # Fast path, once per servo per cycle: send, wait for one frame, check it
+                # inline. Anything else (nothing yet, a cut or stray frame, a port without a
+                # descriptor, input to flush) goes on in transact(), which knows every case.
+                raw, sent = b"", None
+                if self._poll is not None and not self._dirty:
+                    self.send(req)
+                    deadline = self._tx_free + wait_s
+                    raw = self._receive(size, deadline)
                     sent = (raw, deadline)
-                    left = (deadline - t) * 1e3
-                    if poll.poll(left if left > 0.0 else 0.0):
-                        raw = sock.recv(size) if sock is not None else os.read(self._fdn, size)
-                        if not raw:
-                            raise serial.SerialException("device reports readiness to read "
-                                                         "but returned no data")
-                        bytes_in += len(raw)
-                        sent = (raw, deadline)
                 if len(raw) == size and _frame_ok(raw, size, sid, ack_cmd, addr, length):
-                    h.ok += 1
-                    se = raw[-2]
-                    if se & ~h.status_error:
-                        h.status_errors += 1
-                    h.status_error, h.status_detail = se, raw[-1]
+                    self.stats["bytes_in"] += size
+                    _answered(h, raw[-2], raw[-1])
                     r = raw[9:]
                 else:
                     retries = self.retries if h.online else 0
-                    bytes_in -= len(raw)        # transact() counts them
                     r = self.transact(req, sid, length, retries=retries, sent=sent).payload
             except PortUnavailable:
                 break
@@ -657,9 +641,9 @@ class HerkulexBus:
                 continue
             h._fails = 0
             h.online = True
-            # r: calibrated, absolute, differential position (, PWM), little-endian
-            c = (r[0] | (r[1] << 8)) & P.POSITION_MASK
-            a = (r[2] | (r[3] << 8)) & P.POSITION_MASK
+            c, a, d = _POSITIONS.unpack_from(r)
+            c &= P.POSITION_MASK
+            a &= P.POSITION_MASK
             if 0 < c < 1023 and a - c != cal_k[k]:
                 h.calibration_lost += 1
                 c = a - cal_k[k]
@@ -669,14 +653,10 @@ class HerkulexBus:
                 except PortUnavailable:
                     break
             cal[k] = c
-            d = r[4] | (r[5] << 8)
-            diff[k] = d - 0x10000 if d & 0x8000 else d
+            diff[k] = d
             if pwm:
-                d = r[6] | (r[7] << 8)
-                pw[k] = d - 0x10000 if d & 0x8000 else d
+                pw[k] = _PWM.unpack_from(r, 6)[0]
             valid[k] = True
-        self.stats["bytes_out"] += bytes_out
-        self.stats["bytes_in"] += bytes_in
         q = U.counts_to_rad(cal)
         w = np.where(valid, U.diff_to_rad_s(diff), np.nan)
         effort = np.where(valid, U.pwm_to_effort(pw, np.nan_to_num(w)), np.nan) if pwm \
