@@ -176,7 +176,7 @@ def test_sim_launch_walks_and_stops_cleanly(install):
         odom = echo_once(install, "odom", "nav_msgs/msg/Odometry", timeout=30)
         assert odom["header"]["frame_id"] == "odom" and odom["child_frame_id"] == "base_link"
         state = echo_once(install, "safety/state", "std_msgs/msg/String", latched=True)
-        assert state["data"] in ("OK", "WAITING"), state
+        assert state["data"] in ("OK", "WAITING"), f"{state}\n{launch.output[-6000:]}"
         rc = launch.interrupt()
         assert_clean_stop(launch, rc)
         # a normal Ctrl-C is not an error

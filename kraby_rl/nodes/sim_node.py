@@ -14,11 +14,16 @@ import time
 import numpy as np
 
 from kraby_rl import ros
+from kraby_rl.core.realtime import disabled_by_env, raise_priority
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, rosgraph_msgs, sensor_msgs, std_msgs
 from kraby_rl.ros.runner import main_for
 
 ACTIONS = ("brake", "free")
+SIM_RT_PRIORITY = 30
+"""The simulated robot runs at a real-time priority like the hardware it stands for (the
+servo driver's bus thread is at 40, the shield at 35): five nodes starting on two cores
+starved it of CPU for 150 ms and the shield rightly stopped on stale joint_states."""
 PARAMETERS = [
     ("rate_hz", 50.0, "control rate [Hz]: one servo goal and one joint_states per period"),
     ("physics_dt_s", 0.004, "physics step [s]; 1/rate_hz must be a whole multiple of it"),
@@ -78,8 +83,13 @@ class SimNode(ros.Node):
         self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop, C.ESTOP_QOS)
         self.create_timer(period / p["real_time_factor"], self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
+        # faster than real time it would take a whole core at real-time priority: not then
+        self.priority = ("normal (KRABY_REALTIME=0)" if disabled_by_env() else
+                         "normal (faster than real time)" if p["real_time_factor"] > 1 else
+                         raise_priority(SIM_RT_PRIORITY))
         self.get_logger().info(f"PyBullet at {p['rate_hz']:g} Hz x{p['real_time_factor']:g} "
-                               f"real time; braked until the first joint_commands")
+                               f"real time (priority {self.priority}); braked until the "
+                               f"first joint_commands")
 
     def _apply(self, mode):
         """Torque mode of all simulated servos: on, brake (hold where it is) or free."""
@@ -156,7 +166,7 @@ class SimNode(ros.Node):
         level = C.WARN if p99 > budget_ms else C.OK
         values = {"torque": self.torque, "estop": self.estop, "steps": self.steps,
                   "sim_time_s": f"{self.world.t:.3f}", "step_p99_ms": f"{p99:.2f}",
-                  "budget_ms": f"{budget_ms:.2f}"}
+                  "budget_ms": f"{budget_ms:.2f}", "priority": self.priority}
         message = "OK" if level == C.OK else "physics slower than real time"
         self.diag_pub.publish(C.diagnostics(self, [C.status(
             "kraby_rl: sim_node", level, message, values, hardware_id="pybullet")]))

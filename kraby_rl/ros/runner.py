@@ -22,6 +22,11 @@ EXIT_CONFIG = 2
 PROCESS_PRIORITY = "normal"
 """What ``run_node(priority=...)`` got for this process (for logs and diagnostics)."""
 
+_STOP_REQUESTED = False
+"""Set by the signal handler before it raises: the raise can land inside rclpy's C++
+(pybind11 turns it into ``RuntimeError: Unable to convert call argument ...`` in
+``take_message``) and must still count as the stop it is."""
+
 
 def run_node(factory, args=None, name=None, priority=None):
     """Run the node that `factory()` builds until shutdown; returns the exit status.
@@ -52,10 +57,11 @@ def run_node(factory, args=None, name=None, priority=None):
         (node.get_logger() if node is not None else logger).fatal(f"cannot start: {exc}")
         status = EXIT_CONFIG
     except RuntimeError:
-        # rclpy's executor can fail inside take_message when a signal shut the context down
-        # between its wait and its take ("Unable to convert call argument ..."): that is a
-        # stop, not a failure. Anything else, or the same error while still running, is.
-        if ok():
+        # rclpy's executor can fail inside take_message when a signal arrives there: the
+        # KeyboardInterrupt our handler raises comes out of pybind11 as "Unable to convert
+        # call argument ...", or the context is already shut down between wait and take.
+        # That is a stop, not a failure; the same error while nobody asked to stop is one.
+        if ok() and not _STOP_REQUESTED:
             raise
     finally:
         _ignore_interrupts()        # a second Ctrl-C (terminal + ros2 launch) must not cut
@@ -80,6 +86,8 @@ def _init(args):
     init(args=args, signal_handler_options=SignalHandlerOptions.NO)
 
     def _stop(signum, frame):
+        global _STOP_REQUESTED
+        _STOP_REQUESTED = True
         # ignore any further signal from this moment on: the terminal's Ctrl-C and ros2
         # launch's SIGINT arrive a few ms apart, and the second must not interrupt clean-up
         _ignore_interrupts()
