@@ -48,7 +48,7 @@ setup(
             "state_estimator = kraby_rl.nodes.state_estimator_node:main",
             "safety_shield = kraby_rl.nodes.safety_shield_node:main",
             "policy_node = kraby_rl.nodes.policy_node:main",
-            "gym_bridge = kraby_rl.nodes.gym_bridge_node:main",
+            "gym_bridge = kraby_rl.training.bridge:main",
             "description_publisher = kraby_rl.nodes.description_publisher_node:main",
         ],
     },

@@ -24,7 +24,7 @@ EXECUTABLES = {
     "state_estimator": "kraby_rl.nodes.state_estimator_node",
     "safety_shield": "kraby_rl.nodes.safety_shield_node",
     "policy_node": "kraby_rl.nodes.policy_node",
-    "gym_bridge": "kraby_rl.nodes.gym_bridge_node",
+    "gym_bridge": "kraby_rl.training.bridge",
     "description_publisher": "kraby_rl.nodes.description_publisher_node",
 }
 """Console script (``ros2 run kraby_rl NAME``) -> module; setup.py installs the same."""

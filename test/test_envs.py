@@ -8,7 +8,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import kraby_rl.envs
 from kraby_rl.core import spec as S
-from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.contract import DEFAULT
 from kraby_rl.core.rewards import TERMS
 
 
@@ -80,7 +80,7 @@ def _episode_return(command, actor, seconds=4.0, **kwargs):
 
 def test_walking_as_commanded_beats_standing_beats_falling():
     cmd = (0.1, 0.0, 0.0)
-    gait = TripodGait(2.0)
+    gait = DEFAULT.tripod_gait()
     walk = lambda k: S.targets_to_action(gait.joint_targets(k * 0.02, cmd))  # noqa: E731
     back = (-0.1, 0.0, 0.0)
     wrong_way = lambda k: S.targets_to_action(gait.joint_targets(k * 0.02, back))  # noqa: E731
@@ -158,7 +158,7 @@ def test_the_robot_env_rewards_like_the_simulator_with_the_runs_weights():
     try:
         node = ros.Node("topic_env_reward")
         weights = {"lin_vel": 3.0, "tilt": -5.0, "alive": 0.0}
-        env = RobotTopicEnv(node, command=(0.1, 0.0, 0.0), reward_weights=weights,
+        env = RobotTopicEnv(node, DEFAULT, command=(0.1, 0.0, 0.0), reward_weights=weights,
                             tracking_sigma={"lin_vel": 0.2})
         assert env.reward_terms(np.zeros(18), np.zeros(18)) == {}      # no odometry yet
         level = (0.0, 0.0, 0.0, 1.0)
@@ -166,8 +166,7 @@ def test_the_robot_env_rewards_like_the_simulator_with_the_runs_weights():
         a, last = np.full(18, 0.2), np.zeros(18)
         rewards = {}
         for name, quat in (("level", level), ("tilted", tilted)):
-            env.odom = (0.0, quat, (0.0, 0.0, 0.0), np.array([0.1, 0.0, 0.0]),
-                        np.zeros(2), 0.1)
+            env.odom = (quat, (0.0, 0.0, 0.0), np.array([0.1, 0.0, 0.0]), np.zeros(2), 0.1)
             rewards[name] = env.reward_terms(a, last)
         node.destroy_node()
     finally:

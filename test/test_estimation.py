@@ -9,7 +9,7 @@ from kraby_rl.core import joints as J
 from kraby_rl.core import kinematics as K
 from kraby_rl.core.estimation import (euler_from_quat, LegOdometry, quat_from_euler,
                                       quat_to_gravity)
-from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.contract import DEFAULT
 from kraby_rl.core.urdf import joint_transform, parse_joints, urdf_text
 
 
@@ -23,7 +23,7 @@ def world():
 
 def walk(world, command, seconds=4.0, imu=False):
     """Estimated and true (vx, vy, wz, height) averaged after 1 s of tripod walking."""
-    gait, est = TripodGait(2.0), LegOdometry()
+    gait, est = DEFAULT.tripod_gait(), LegOdometry()
     world.reset()
     got, true = [], []
     for k in range(int(seconds / 0.02)):

@@ -17,7 +17,7 @@ NODE = [sys.executable, "-m"]
 
 def test_sim_mode_trains_publishes_for_rviz_and_pauses_on_estop(tmp_path):
     run = tmp_path / "run"
-    bridge = Process(NODE + ["kraby_rl.nodes.gym_bridge_node", "--ros-args",
+    bridge = Process(NODE + ["kraby_rl.training.bridge", "--ros-args",
                              "-p", f"run_dir:={run}", "-p", "timesteps:=3072",
                              "-p", "n_envs:=1", "-p", "publish_hz:=20.0"])
     try:
@@ -55,7 +55,7 @@ def test_sim_mode_trains_publishes_for_rviz_and_pauses_on_estop(tmp_path):
 
 def test_sim_mode_refuses_an_existing_run_without_resume(tmp_path):
     (tmp_path / "config.yaml").write_text("algorithm: ppo\n")
-    bridge = Process(NODE + ["kraby_rl.nodes.gym_bridge_node", "--ros-args",
+    bridge = Process(NODE + ["kraby_rl.training.bridge", "--ros-args",
                              "-p", f"run_dir:={tmp_path}"])
     try:
         assert bridge.wait(timeout=60) == 2
@@ -72,7 +72,7 @@ def test_real_mode_runs_episodes_through_the_shield(tmp_path):
         start("kraby_rl.nodes.sim_node")
         start("kraby_rl.nodes.state_estimator_node")
         start("kraby_rl.nodes.safety_shield_node")
-        bridge = start("kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p", "mode:=real",
+        bridge = start("kraby_rl.training.bridge", "--ros-args", "-p", "mode:=real",
                        "-p", f"policy:={policy}", "-p", "episodes:=2", "-p", "episode_s:=1.5",
                        "-p", "reset_s:=0.5")
         with ros_node("watcher") as node:
@@ -104,13 +104,13 @@ def test_real_mode_fine_tunes_a_run_on_the_robots_topics(tmp_path):
         start("kraby_rl.nodes.sim_node")
         start("kraby_rl.nodes.state_estimator_node")
         start("kraby_rl.nodes.safety_shield_node")
-        bridge = start("kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p", "mode:=real",
+        bridge = start("kraby_rl.training.bridge", "--ros-args", "-p", "mode:=real",
                        "-p", f"fine_tune_run:={run}", "-p", "timesteps:=64",
                        "-p", "episode_s:=0.5", "-p", "reset_s:=0.3")
         assert bridge.wait(timeout=120) == 0, bridge.stderr
     assert f"resuming {run} from checkpoint at {before} steps" in bridge.stderr
     assert latest_checkpoint(str(run))[0] >= before + 64
-    missing = Process(NODE + ["kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p",
+    missing = Process(NODE + ["kraby_rl.training.bridge", "--ros-args", "-p",
                               "mode:=real", "-p", f"fine_tune_run:={tmp_path / 'none'}",
                               "-p", "timesteps:=10"])
     try:
@@ -118,3 +118,10 @@ def test_real_mode_fine_tunes_a_run_on_the_robots_topics(tmp_path):
         assert "parameter 'fine_tune_run'" in missing.stderr
     finally:
         missing.stop()
+    bare = Process(NODE + ["kraby_rl.nodes.gym_bridge_node", "--ros-args", "-p", "mode:=sim"])
+    try:                                # the node module alone has no training jobs
+        assert bare.wait(timeout=60) == 2
+        assert "sim training needs the training jobs (run the gym_bridge console script)" \
+            in bare.stderr
+    finally:
+        bare.stop()

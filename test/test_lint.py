@@ -45,8 +45,29 @@ def test_core_imports_no_simulator_learning_or_middleware():
     banned = ("pybullet", "torch", "stable_baselines3", "gymnasium", "rclpy", "cyclonedds",
               "kraby_rl.sim", "kraby_rl.envs", "kraby_rl.training", "kraby_rl.ros",
               "kraby_rl.nodes", "kraby_rl.cli")
+    assert _offenders("core", banned) == {}
+
+
+def _offenders(folder, banned):
     found = {os.path.relpath(p, ROOT): sorted(n for n in _imports(p)
                                               if n.split(".")[0] in banned
                                               or n.startswith(banned))
-             for p in _modules_under("core")}
-    assert {p: n for p, n in found.items() if n} == {}
+             for p in _modules_under(folder)}
+    return {p: n for p, n in found.items() if n}
+
+
+def test_nodes_never_import_the_cli_or_training():
+    """Nodes sit below training and the CLI: gym_bridge's SB3 side is training.bridge."""
+    assert _offenders("nodes", ("kraby_rl.cli", "kraby_rl.training")) == {}
+
+
+def test_the_layering_check_sees_a_lazy_import(tmp_path, monkeypatch):
+    pkg = tmp_path / "kraby_rl" / "nodes"
+    pkg.mkdir(parents=True)
+    (pkg / "x_node.py").write_text("def f():\n    from kraby_rl.training.train import train\n"
+                                   "    from ..cli import main\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    assert _offenders("nodes", ("kraby_rl.cli", "kraby_rl.training")) == {
+        os.path.join("kraby_rl", "nodes", "x_node.py"): [
+            "kraby_rl.cli", "kraby_rl.cli.main", "kraby_rl.training.train",
+            "kraby_rl.training.train.train"]}

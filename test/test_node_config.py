@@ -37,7 +37,7 @@ def test_every_executable_is_a_console_script_and_a_node_module():
 
     from kraby_rl.launching import EXECUTABLES
     with open(os.path.join(ROOT, "setup.py")) as f:
-        scripts = dict(re.findall(r'"(\w+) = (kraby_rl\.nodes\.\w+):main"', f.read()))
+        scripts = dict(re.findall(r'"(\w+) = (kraby_rl\.(?:nodes|training)\.\w+):main"', f.read()))
     assert scripts == EXECUTABLES
     for module in EXECUTABLES.values():
         assert callable(importlib.import_module(module).main)

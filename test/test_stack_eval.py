@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from kraby_rl.core import spec as S
+from kraby_rl.core.contract import Contract
 from kraby_rl.training.export import write_export
 
 
 def tripod_policy(path):
     """An exported gait_residual policy with a zero residual: the tripod gait, as a policy."""
-    meta = {**S.spec_metadata(0.02, 2.0, S.ActionDecoder("gait_residual", 2.0)),
+    meta = {**Contract(action_mode="gait_residual").metadata(),
             "env_id": "kraby_rl/Hexapod-v0",
             "env": {"action_mode": "gait_residual",
                     "randomize": {"friction": [0.6, 1.0], "servo_strength": [0.9, 1.1]}},

@@ -14,6 +14,7 @@ from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
 from kraby_rl.ros.messages import (diagnostic_msgs, nav_msgs, sensor_msgs, std_msgs, tf2_msgs,
                                    visualization_msgs)
+from kraby_rl.core.contract import DEFAULT
 from kraby_rl.training.export import export_stand, write_export
 from ros_helpers import Process, ros_node, spin_until
 
@@ -23,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def constant_policy(path, action):
     """An exported policy whose action is always `action` (zero weights, bias = action)."""
-    meta = {**S.spec_metadata(0.02, 2.0), "algorithm": "constant"}
+    meta = {**DEFAULT.metadata(), "algorithm": "constant"}
     layers = [(np.zeros((18, S.OBS_SIZE)), np.asarray(action, float), "none")]
     return write_export(str(path), layers, np.zeros(S.OBS_SIZE), np.ones(S.OBS_SIZE), meta)
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from kraby_rl.core.policy_runtime import ExportedPolicy, PolicyError, check_spec
+from kraby_rl.core.policy_runtime import ExportedPolicy, PolicyError
 from kraby_rl.training import config as C
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
@@ -155,7 +155,7 @@ def test_export_matches_sb3_policy(trained_runs, algo):
     from kraby_rl.training.train import load_model
     out = export(trained_runs[algo])
     policy = ExportedPolicy(out)
-    check_spec(policy, 0.02, 2.0)
+    policy.contract(pinned={"control_period_s": 0.02, "clock_hz": 2.0})
     model, vec, _ = load_model(trained_runs[algo])
     obs = (np.random.default_rng(0).normal(0, 1, (1000, 65)) * 2).astype(np.float32)
     ref, _ = model.predict(vec.normalize_obs(obs), deterministic=True)
@@ -210,12 +210,12 @@ def test_policy_with_other_contract_is_refused(trained_runs, tmp_path):
     out = export(trained_runs["ppo"], str(tmp_path / "exp"))
     policy = ExportedPolicy(out)
     with pytest.raises(PolicyError, match=r"period_s: policy has 0.02, robot expects 0.05"):
-        check_spec(policy, 0.05, 2.0)
+        policy.contract(pinned={"control_period_s": 0.05})
     meta = json.load(open(os.path.join(out, "policy.json")))
     meta["joint_names"] = list(reversed(meta["joint_names"]))
     json.dump(meta, open(os.path.join(out, "policy.json"), "w"))
     with pytest.raises(PolicyError, match="joint_names: policy has"):
-        check_spec(ExportedPolicy(out), 0.02, 2.0)
+        ExportedPolicy(out).contract()
     os.remove(os.path.join(out, "policy.npz"))
     with pytest.raises(PolicyError, match="policy.npz missing"):
         ExportedPolicy(out)

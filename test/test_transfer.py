@@ -4,7 +4,6 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
 from kraby_rl.envs.hexapod_env import HexapodEnv
 
@@ -36,58 +35,6 @@ def test_joint_mode_zero_action_stands_still():
     env = HexapodEnv(command=(0.15, 0.0, 0.0))
     assert np.abs(mean_velocity(env)).max() < 0.01
     env.close()
-
-
-def test_decoder_round_trip_and_metadata():
-    dec = S.ActionDecoder("gait_residual", 2.0)
-    obs = np.zeros(S.OBS_SIZE, np.float32)
-    obs[S.OBS_SLICES["command"]] = (0.1, 0.0, 0.0)
-    obs[S.OBS_SLICES["clock"]] = (0.0, 1.0)                  # phase 0
-    base = dec.base(obs)
-    a = np.full(18, 0.5)
-    assert dec(a, obs) == pytest.approx(np.clip(base + 0.5 * S.RESIDUAL_SCALE,
-                                                J.SOFT_LOWER, J.SOFT_UPPER))
-    meta = S.spec_metadata(0.02, 2.0, dec)
-    assert meta["action_mode"] == "gait_residual" and meta["gait"]["lift_m"] == 0.02
-    again = S.ActionDecoder.from_metadata(meta)
-    assert np.allclose(again(a, obs), dec(a, obs))
-    assert S.ActionDecoder.from_metadata({}).mode == "joint"  # exports before action modes
-    with pytest.raises(ValueError, match="action_mode must be one of"):
-        S.ActionDecoder("torque")
-
-
-def test_an_exported_residual_scale_is_honoured_not_the_packages_current_one():
-    dec = S.ActionDecoder("gait_residual", 2.0)
-    meta = dec.metadata()
-    obs = np.zeros(S.OBS_SIZE)
-    obs[S.OBS_SLICES["clock"]] = (0.0, 1.0)
-    a = np.full(S.ACTION_SIZE, 0.5)
-    half = dict(meta, residual_scale=[x / 2 for x in meta["residual_scale"]])
-    q_full = S.ActionDecoder.from_metadata(meta)(a, obs)
-    q_half = S.ActionDecoder.from_metadata(half)(a, obs)
-    base = dec.base(obs)
-    assert np.allclose(q_half - base, (q_full - base) / 2, atol=1e-12)
-    assert np.abs(q_full - base).max() > 0.04
-    with pytest.raises(ValueError, match=r"residual_scale: expected 18 positive radians per "
-                                         r"unit action, found \[0\.1, 0\.1\]"):
-        S.ActionDecoder.from_metadata(dict(meta, residual_scale=[0.1, 0.1]))
-
-
-def test_a_policy_with_other_joint_limits_or_observation_fields_is_refused(tmp_path):
-    import json
-
-    from kraby_rl.core.policy_runtime import ExportedPolicy, PolicyError
-    from kraby_rl.resources import resolve_policy
-    policy = ExportedPolicy(resolve_policy("walk"))
-    expected = S.spec_metadata(0.02, 2.0)
-    policy.check_contract(expected)
-    policy.metadata = json.loads(json.dumps(policy.metadata))
-    policy.metadata["action_upper"][3] += 0.1
-    policy.metadata["obs_fields"][0][1] = 4
-    with pytest.raises(PolicyError) as err:
-        policy.check_contract(expected)
-    assert "action_upper: policy has" in str(err.value)
-    assert "obs_fields: policy has" in str(err.value)
 
 
 def test_randomisation_draws_within_the_ranges_and_repeats_with_the_seed():

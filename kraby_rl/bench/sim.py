@@ -13,11 +13,11 @@ import time
 import numpy as np
 
 from kraby_rl.core import spec as S
-from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.contract import DEFAULT
 
 
 def _goals(n: int, dt: float) -> np.ndarray:
-    g = TripodGait(2.0)
+    g = DEFAULT.tripod_gait()
     return np.array([g.joint_targets(k * dt, (0.1, 0.0, 0.2)) for k in range(n)])
 
 

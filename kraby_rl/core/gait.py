@@ -27,7 +27,7 @@ class TripodGait:
         lift_m: foot lift at mid-swing [m].
     """
 
-    def __init__(self, frequency_hz: float = 2.0, duty: float = 0.5, lift_m: float = 0.02):
+    def __init__(self, frequency_hz: float, duty: float, lift_m: float):
         if not 0 < frequency_hz <= 5:
             raise ValueError(f"frequency_hz must be in (0, 5], found {frequency_hz!r}")
         if not 0.3 <= duty < 1:

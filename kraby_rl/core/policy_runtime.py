@@ -2,9 +2,10 @@
 
 An exported policy is a directory with two files:
 
-* ``policy.json``: metadata: the observation/action contract (``core.spec.spec_metadata``:
-  spec version, control period, joint order, default pose, action scale, clamps), the
-  algorithm, the layer activations, the observation normalisation clip, provenance.
+* ``policy.json``: metadata: the observation/action contract (``core.contract``: spec
+  version, control period, clock, action mode, gait, joint order, default pose, scales,
+  clamps, sensor timeouts), the algorithm, the layer activations, the observation
+  normalisation clip, provenance.
 * ``policy.npz``: ``W0, b0, W1, b1, ...`` (layer ``i`` computes ``x @ W_i.T + b_i``),
   ``obs_mean``, ``obs_var`` (identity normalisation if the run did not normalise).
 
@@ -20,7 +21,7 @@ import os
 
 import numpy as np
 
-from kraby_rl.core import spec as S
+from kraby_rl.core.contract import Contract, ContractError
 
 _ACT = {
     "tanh": np.tanh,
@@ -28,11 +29,6 @@ _ACT = {
     "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
     "none": lambda x: x,
 }
-
-CONTRACT_KEYS = ("spec_version", "obs_size", "action_size", "obs_fields", "control_period_s",
-                 "clock_hz", "joint_names", "default_pose", "action_scale", "action_lower",
-                 "action_upper")
-"""Metadata entries that must match the robot/env a policy drives."""
 
 
 class PolicyError(ValueError):
@@ -82,31 +78,15 @@ class ExportedPolicy:
 
     __call__ = act
 
-    def check_contract(self, expected: dict) -> None:
-        """Refuse a policy whose contract differs from ``expected`` (e.g. ``spec_metadata``).
+    def contract(self, pinned: dict | None = None) -> Contract:
+        """The policy's contract (``core.contract``), checked against this robot: every key
+        present and valid, the package's keys equal, and any ``pinned`` key (a runner's
+        parameter) equal to the pinned value.
 
         Raises:
-            PolicyError: listing every mismatching key with the policy's and the expected value.
+            PolicyError: naming every missing, invalid or mismatching key.
         """
-        problems = []
-        for key in CONTRACT_KEYS:
-            if key not in expected:
-                continue
-            have, want = self.metadata.get(key), expected[key]
-            if isinstance(want, (list, tuple, float)) and not isinstance(want, str) and \
-                    all(isinstance(v, (int, float)) for v in np.atleast_1d(want)):
-                same = (have is not None and np.shape(have) == np.shape(want)
-                        and np.allclose(have, want, atol=1e-6))
-            else:
-                same = list(have or []) == list(want) if isinstance(want, (list, tuple)) \
-                    else have == want
-            if not same:
-                problems.append(f"{key}: policy has {have!r}, robot expects {want!r}")
-        if problems:
-            raise PolicyError(f"policy {self.path!r} does not match this robot: "
-                              + "; ".join(problems))
-
-
-def check_spec(policy: ExportedPolicy, control_period_s: float, clock_hz: float) -> None:
-    """Check a policy against this package's spec at the given control period and clock."""
-    policy.check_contract(S.spec_metadata(control_period_s, clock_hz))
+        try:
+            return Contract.from_metadata(self.metadata, pinned, what=f"policy {self.path!r}")
+        except ContractError as exc:
+            raise PolicyError(str(exc)) from None

@@ -18,12 +18,13 @@ Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded a
 the policy's ``action_mode`` (in its metadata, so every runner decodes it the same way):
 
 * ``joint`` (default): ``q_target = DEFAULT_POSE + ACTION_SCALE * action``;
-* ``gait_residual``: ``q_target = tripod_gait(phase, command) + RESIDUAL_SCALE * action``:
+* ``gait_residual``: ``q_target = tripod_gait(phase, command) + residual_scale * action``:
   the open-loop tripod gait (``core.gait``, frequency ``clock_hz``) at the phase and command
   of the observation the action was computed from, plus a learned residual.
 
 Either way the target is clipped to the real robot's software clamps
-``[SOFT_LOWER, SOFT_UPPER]``.
+``[SOFT_LOWER, SOFT_UPPER]``. The values these depend on (control period, clock, gait,
+residual scale) and their defaults are the contract's: ``core.contract``.
 """
 
 from __future__ import annotations
@@ -78,47 +79,32 @@ def action_to_targets(action: np.ndarray) -> np.ndarray:
 
 
 ACTION_MODES = ("joint", "gait_residual")
-RESIDUAL_SCALE = np.array([{"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind] for j in J.JOINTS])
-"""(18,) radians per unit action of the ``gait_residual`` mode."""
 
 
 class ActionDecoder:
     """Joint targets [rad] from an action and the observation it was computed from.
 
+    Built by ``core.contract.Contract.decoder()`` (which holds the defaults).
+
     Args:
         mode: one of ``ACTION_MODES``.
         clock_hz: gait clock (and tripod step) frequency [Hz].
         duty, lift_m: tripod gait duty factor and foot lift [m] (``gait_residual``).
+        residual_scale: (18,) radians per unit action of ``gait_residual``.
     """
 
-    def __init__(self, mode: str = "joint", clock_hz: float = 2.0, duty: float = 0.5,
-                 lift_m: float = 0.02, residual_scale=None):
+    def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
+                 residual_scale):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
         self.gait = TripodGait(clock_hz, duty, lift_m) if mode == "gait_residual" else None
-        scale = RESIDUAL_SCALE if residual_scale is None else np.asarray(residual_scale, float)
+        scale = np.asarray(residual_scale, float)
         if scale.shape != (ACTION_SIZE,) or not np.all(np.isfinite(scale)) \
                 or not np.all(scale > 0):
             raise ValueError(f"residual_scale: expected {ACTION_SIZE} positive radians per "
                              f"unit action, found {np.asarray(residual_scale).tolist()!r}")
         self.residual_scale = scale.copy()
-
-    @classmethod
-    def from_metadata(cls, meta: dict) -> "ActionDecoder":
-        """The decoder a policy was trained with, from its metadata (an export's residual
-        scale included: the one it was trained at, not this package's current one)."""
-        gait = meta.get("gait") or {}
-        return cls(meta.get("action_mode", "joint"), float(meta.get("clock_hz", 2.0)),
-                   float(gait.get("duty", 0.5)), float(gait.get("lift_m", 0.02)),
-                   meta.get("residual_scale"))
-
-    def metadata(self) -> dict:
-        out = {"action_mode": self.mode}
-        if self.gait is not None:
-            out["gait"] = {"duty": self.gait.duty, "lift_m": self.gait.lift}
-            out["residual_scale"] = [float(x) for x in self.residual_scale]
-        return out
 
     def base(self, obs: np.ndarray) -> np.ndarray:
         """The targets of a zero action: the default pose, or the gait at the obs's phase."""
@@ -148,7 +134,7 @@ class ObservationBuilder:
         clock_hz: gait clock frequency [Hz].
     """
 
-    def __init__(self, clock_hz: float = 2.0):
+    def __init__(self, clock_hz: float):
         if not clock_hz > 0:
             raise ValueError(f"clock_hz must be > 0, found {clock_hz!r}")
         self.clock_hz = float(clock_hz)
@@ -179,25 +165,6 @@ class ObservationBuilder:
         b[63] = math.sin(ph)
         b[64] = math.cos(ph)
         return b.copy()
-
-
-def spec_metadata(control_period_s: float, clock_hz: float,
-                  decoder: ActionDecoder | None = None) -> dict:
-    """The contract a policy is trained against, saved beside exported weights."""
-    return {
-        **(decoder or ActionDecoder("joint", clock_hz)).metadata(),
-        "spec_version": SPEC_VERSION,
-        "obs_size": OBS_SIZE,
-        "action_size": ACTION_SIZE,
-        "obs_fields": [[f.name, f.size, f.unit] for f in OBS_FIELDS],
-        "control_period_s": float(control_period_s),
-        "clock_hz": float(clock_hz),
-        "joint_names": list(J.JOINT_NAMES),
-        "default_pose": [float(x) for x in J.DEFAULT_POSE],
-        "action_scale": [float(x) for x in ACTION_SCALE],
-        "action_lower": [float(x) for x in J.SOFT_LOWER],
-        "action_upper": [float(x) for x in J.SOFT_UPPER],
-    }
 
 
 # --- OneLeg-v0 -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import rewards as R
+from kraby_rl.core import contract as K
 from kraby_rl.core import spec as S
 from kraby_rl.core.command import DEFAULT_COMMAND_RANGES
 from kraby_rl.core.servo_model import ServoParams
@@ -69,13 +70,6 @@ def check_randomize(spec: dict | None) -> dict:
     return spec
 
 
-def action_decoder(env_kwargs: dict) -> S.ActionDecoder:
-    """The action decoding of a HexapodEnv configured with ``env_kwargs``."""
-    return S.ActionDecoder(env_kwargs.get("action_mode", "joint"),
-                           env_kwargs.get("clock_hz", 2.0), env_kwargs.get("gait_duty", 0.5),
-                           env_kwargs.get("gait_lift_m", 0.02))
-
-
 def servo_params(overrides: dict | None) -> ServoParams:
     """ServoParams from a dict, naming any unknown key."""
     overrides = dict(overrides or {})
@@ -89,17 +83,25 @@ def servo_params(overrides: dict | None) -> ServoParams:
 class HexapodEnv(KrabyWorldEnv):
     """Kraby on flat ground, following a (vx, vy, yaw rate) command sampled per episode.
 
+    The env builds its ``core.contract.Contract`` from its arguments (``env.contract``:
+    what training and export write beside the weights, and what a robot must honour).
+
     **Observation** (65,) float32: the shared spec of ``kraby_rl.core.spec`` (gyro,
     gravity direction, command, joint angles minus default, joint speeds, previous action,
     gait clock). Only what the real robot measures; ground truth is used for reward only.
 
-    **Action** (18,) in [-1, 1]: ``q_target = DEFAULT_POSE + ACTION_SCALE * a`` clipped to
-    the real robot's software clamps, sent to the servo model as one goal per control step.
+    **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
+    ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
+    (``clock_hz``, ``gait_duty``, ``gait_lift_m``) at the observation's phase and command
+    plus ``RESIDUAL_SCALE * a``. Either way clipped to the real robot's software clamps and
+    sent to the servo model as one goal per control step.
 
     **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
-    ``kraby_rl.core.rewards`` (``lin_vel``, ``yaw_rate``, ``alive``, ``vertical_motion``,
-    ``tilt``, ``height``, ``power``, ``action_rate``, ``foot_slip``), plus ``weight_fall``
-    once on a fall. Weighted terms are in ``info["reward_terms"]``.
+    ``kraby_rl.core.rewards`` (``rewards.TERMS``: ``lin_vel``, ``yaw_rate``, ``alive``,
+    ``vertical_motion``, ``tilt``, ``height``, ``power``, ``action_rate``,
+    ``action_magnitude``, ``heading``, ``foot_slip``, and ``fall`` once on a fall), weights
+    from ``reward_weights`` over ``rewards.DEFAULT_WEIGHTS``. Weighted terms are in
+    ``info["reward_terms"]``.
 
     **Termination**: a fall (body below ``fall_height_m``, tilt above ``fall_tilt_rad``, or
     the body touching the ground). **Truncation**: ``episode_s`` of simulated time.
@@ -107,7 +109,7 @@ class HexapodEnv(KrabyWorldEnv):
     ==========================  ===============================  =====================
     argument                    default                          meaning
     ==========================  ===============================  =====================
-    control_period_s            0.02                             policy period [s]
+    control_period_s            ``contract.CONTROL_PERIOD_S``    policy period [s]
     physics_dt_s                0.004                            physics step [s]
     episode_s                   20.0                             time limit [s]
     command                     None                             fixed (vx, vy, wz)
@@ -118,9 +120,10 @@ class HexapodEnv(KrabyWorldEnv):
     servo                       ``ServoParams()``                servo model overrides
     latency_steps               0                                command latency
     friction                    0.8                              foot friction
-    clock_hz                    2.0                              gait clock [Hz]
-    action_mode                 "joint"                          or "gait_residual" (spec)
-    gait_duty, gait_lift_m      0.5, 0.02                        tripod gait (residual mode)
+    clock_hz                    ``contract.CLOCK_HZ``            gait clock [Hz]
+    action_mode                 ``contract.ACTION_MODE``         or "gait_residual" (spec)
+    gait_duty                   ``contract.GAIT_DUTY``           tripod gait duty factor
+    gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     init_noise_rad              0.02                             initial joint noise
     fall_height_m               0.07                             fall if body lower
@@ -130,13 +133,15 @@ class HexapodEnv(KrabyWorldEnv):
     ==========================  ===============================  =====================
     """
 
-    def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
+    def __init__(self, control_period_s: float = K.CONTROL_PERIOD_S,
+                 physics_dt_s: float = 0.004,
                  episode_s: float = 20.0, command=None, command_ranges: dict | None = None,
                  zero_command_prob: float = 0.1, reward_weights: dict | None = None,
                  tracking_sigma: dict | None = None,
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
-                 clock_hz: float = 2.0, action_mode: str = "joint", gait_duty: float = 0.5,
-                 gait_lift_m: float = 0.02, randomize: dict | None = None,
+                 clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
+                 gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
+                 randomize: dict | None = None,
                  init_noise_rad: float = 0.02,
                  fall_height_m: float = 0.07, fall_tilt_rad: float = 1.0,
                  render_mode: str | None = None, gui: bool = False):
@@ -168,8 +173,14 @@ class HexapodEnv(KrabyWorldEnv):
         self.fall_cos = math.cos(float(fall_tilt_rad))
         self.world = KrabyWorld(physics_dt_s, substeps, servo_params(servo), latency_steps,
                                 friction=friction, gui=gui)
-        self.obs_builder = S.ObservationBuilder(clock_hz)
-        self.decoder = S.ActionDecoder(action_mode, clock_hz, gait_duty, gait_lift_m)
+        try:
+            self.contract = K.Contract(control_period_s=control_period_s, clock_hz=clock_hz,
+                                       action_mode=action_mode, gait_duty=gait_duty,
+                                       gait_lift_m=gait_lift_m)
+        except K.ContractError as exc:
+            raise ValueError(f"HexapodEnv: {exc}") from None
+        self.obs_builder = self.contract.observation_builder()
+        self.decoder = self.contract.decoder()
         self.randomize = check_randomize(randomize)
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)

@@ -8,6 +8,7 @@ import numpy as np
 from kraby_rl.core import joints as J
 from kraby_rl.core import kinematics as K
 from kraby_rl.core import spec as S
+from kraby_rl.core.contract import CONTROL_PERIOD_S
 from kraby_rl.envs.hexapod_env import physics_substeps, servo_params
 from kraby_rl.envs.base import KrabyWorldEnv
 from kraby_rl.sim.world import KrabyWorld
@@ -32,7 +33,7 @@ class OneLegEnv(KrabyWorldEnv):
     ====================  ========  ==============================
     argument              default   meaning
     ====================  ========  ==============================
-    control_period_s      0.02      policy period [s]
+    control_period_s      contract  policy period [s] (``core.contract``)
     physics_dt_s          0.004     physics step [s]
     episode_s             2.0       time limit [s]
     distance_weight       10.0      per metre of distance
@@ -45,7 +46,7 @@ class OneLegEnv(KrabyWorldEnv):
 
     LEG = 0
 
-    def __init__(self, control_period_s: float = 0.02, physics_dt_s: float = 0.004,
+    def __init__(self, control_period_s: float = CONTROL_PERIOD_S, physics_dt_s: float = 0.004,
                  episode_s: float = 2.0, distance_weight: float = 10.0,
                  action_rate_weight: float = 0.05, servo: dict | None = None,
                  render_mode: str | None = None, gui: bool = False):

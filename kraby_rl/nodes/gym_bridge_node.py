@@ -6,6 +6,9 @@ base_link) at publish_hz for RViz. emergency_stop true pauses training and write
 checkpoint; false resumes it. Ctrl-C stops with a checkpoint (``resume:=true`` goes on).
 When training is done the node exits.
 
+The training itself (stable-baselines3) is ``kraby_rl.training.bridge``'s, which is also
+the ``gym_bridge`` console script; this module never imports training or the CLI.
+
 ``mode:=real`` wraps the live topics in ``envs.topic_env.RobotTopicEnv`` (actions through the
 safety shield, steps at the control period, slow reset to the stance) and runs ``episodes``
 episodes of the exported ``policy`` at ``command``, logging distance and speed per episode;
@@ -14,15 +17,12 @@ with ``fine_tune_run`` it instead continues that training run on the robot for
 """
 
 import math
-import os
 import sys
 import threading
-import time
 
 import numpy as np
 
 from kraby_rl import ros
-from kraby_rl.core import spec as S
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, tf2_msgs
 from kraby_rl.ros.runner import run_node
@@ -48,11 +48,21 @@ PARAMETERS = [
 
 
 class Stop(KeyboardInterrupt):
-    """Raised in the training thread to stop it with a checkpoint (as Ctrl-C does)."""
+    """Raised in the worker thread to stop it (training: with a checkpoint, as Ctrl-C)."""
 
 
 class GymBridgeNode(ros.Node):
-    def __init__(self):
+    """The ROS side of gym_bridge.
+
+    Args:
+        jobs: the training jobs, ``{"sim": cls, "fine_tune": cls}`` (``training.bridge``
+            gives them: this module never imports training). ``cls(node)`` reads the
+            node's parameters (ValueError naming one when it is wrong) and ``run()`` works
+            in the worker thread; a fine-tuning job also gives the ``contract`` and reward
+            (``reward_weights``, ``tracking_sigma``) of the topic env.
+    """
+
+    def __init__(self, jobs: dict | None = None):
         super().__init__("gym_bridge")
         p = C.declare(self, PARAMETERS)
         C.require(p["mode"] in MODES, "mode", " or ".join(MODES), p["mode"])
@@ -68,132 +78,42 @@ class GymBridgeNode(ros.Node):
         self.diag_pub = self.create_publisher(
             C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
         self.create_timer(1.0, self.publish_diagnostics)
+        kind = ("sim" if p["mode"] == "sim" else "fine_tune" if p["fine_tune_run"]
+                else None)
+        job = None
+        if kind is not None:
+            if kind not in (jobs or {}):
+                raise ValueError(f"parameter 'mode': {p['mode']} "
+                                 f"{'training' if kind == 'sim' else 'fine-tuning'} needs the "
+                                 f"training jobs (run the gym_bridge console script)")
+            job = jobs[kind](self)
         if p["mode"] == "sim":
-            self.cfg, self.run_dir = self._train_config()
             self.js_pub = self.create_publisher(sensor_msgs.JointState, "joint_states", 10)
             self.odom_pub = self.create_publisher(nav_msgs.Odometry, "odom", 10)
             self.tf_pub = self.create_publisher(tf2_msgs.TFMessage, "tf", 10)
             self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop,
                                      C.ESTOP_QOS)
-            target = self.train
+            target = job.run
         else:
             from kraby_rl.envs.topic_env import RobotTopicEnv
-            if p["fine_tune_run"]:
-                meta = self._fine_tune_config()
-                target = self.fine_tune
+            if job is not None:
+                contract, weights, sigma = job.contract, job.reward_weights, job.tracking_sigma
+                target = job.run
             else:
-                from kraby_rl.core.policy_runtime import ExportedPolicy
+                from kraby_rl.core.policy_runtime import ExportedPolicy, PolicyError
                 from kraby_rl.resources import resolve_policy
-                self.policy = ExportedPolicy(resolve_policy(p["policy"]))
-                meta = self.policy.metadata
+                try:
+                    self.policy = ExportedPolicy(resolve_policy(p["policy"]))
+                    contract = self.policy.contract()
+                except PolicyError as exc:
+                    raise ValueError(f"parameter 'policy': {exc}") from None
+                weights = sigma = None
                 target = self.evaluate
-            # fine-tuning continues on the run's own reward (its weights and kernel widths)
-            run_env = self.cfg.env if p["fine_tune_run"] else {}
-            self.env = RobotTopicEnv(self, p["command"], p["episode_s"],
-                                     meta["control_period_s"], meta["clock_hz"], p["reset_s"],
-                                     spin=False, decoder=S.ActionDecoder.from_metadata(meta),
-                                     reward_weights=run_env.get("reward_weights"),
-                                     tracking_sigma=run_env.get("tracking_sigma"))
+            self.env = RobotTopicEnv(self, contract, p["command"], p["episode_s"],
+                                     p["reset_s"], spin=False, reward_weights=weights,
+                                     tracking_sigma=sigma)
         self.worker = threading.Thread(target=self._run, args=(target,), daemon=True)
         self.worker.start()
-
-    # --- sim: training -----------------------------------------------------------------
-    def _train_config(self):
-        from kraby_rl.resources import find_config
-        from kraby_rl.training.defaults import DEFAULT_CONFIG
-        from kraby_rl.training import config as TC
-        from kraby_rl.training.train import load_run_config
-        p = self.p
-        try:
-            if p["resume"]:
-                return load_run_config(p["run_dir"]), p["run_dir"]
-            overrides = {k: v for k, v in (("total_timesteps", p["timesteps"]),
-                                           ("n_envs", p["n_envs"])) if v > 0}
-            if p["seed"] >= 0:
-                overrides["seed"] = p["seed"]
-            cfg = TC.load(find_config(p["train_config"] or DEFAULT_CONFIG), overrides)
-        except (TC.ConfigError, FileNotFoundError) as exc:
-            raise ValueError(f"parameter 'train_config': {exc}") from None
-        if cfg.env_id != "kraby_rl/Hexapod-v0":
-            raise ValueError(f"parameter 'train_config': expected env_id kraby_rl/Hexapod-v0 "
-                             f"(the robot's env), found {cfg.env_id!r}")
-        if os.path.exists(os.path.join(p["run_dir"], "config.yaml")):
-            raise ValueError(f"parameter 'run_dir': {p['run_dir']!r} already holds a run; "
-                             f"set resume:=true to continue it or choose another run_dir")
-        return cfg, p["run_dir"]
-
-    def _bridge_callback(self, publish=True):
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        from kraby_rl.training.train import save_checkpoint
-        node = self
-
-        class Bridge(BaseCallback):
-            def __init__(self):
-                super().__init__()
-                self.next_pub = 0.0
-
-            def _on_step(self):
-                if node.stop.is_set():
-                    raise Stop()
-                if node.paused.is_set():
-                    n = save_checkpoint(self.model, node.run_dir)
-                    node.get_logger().warning(f"emergency_stop: training paused, checkpoint "
-                                              f"at {n} steps")
-                    node.status = f"paused at {n} steps"
-                    while node.paused.is_set() and not node.stop.is_set():
-                        time.sleep(0.05)
-                    if node.stop.is_set():
-                        raise Stop()
-                    node.get_logger().info("emergency_stop released: training resumes")
-                node.status = f"training: {self.model.num_timesteps} steps"
-                now = time.monotonic()
-                if publish and now >= self.next_pub:
-                    self.next_pub = now + 1.0 / node.p["publish_hz"]
-                    node.publish_env(self.locals["infos"][0])
-                return True
-
-        return Bridge()
-
-    def train(self):
-        from kraby_rl.training.train import train
-        self.status = "training"
-        train(self.cfg, self.run_dir, resume=self.p["resume"], progress_bar=False,
-              log=lambda m: self.get_logger().info(m), callbacks=[self._bridge_callback()])
-
-    # --- real: fine-tuning on the robot's topics -----------------------------------------
-    def _fine_tune_config(self):
-        """The run's config with total_timesteps raised by `timesteps`; its control contract."""
-        import dataclasses
-
-        from kraby_rl.training.train import latest_checkpoint, load_run_config
-        p, run = self.p, self.p["fine_tune_run"]
-        try:
-            cfg = load_run_config(run)
-        except (ValueError, FileNotFoundError) as exc:
-            raise ValueError(f"parameter 'fine_tune_run': {exc}") from None
-        ckpt = latest_checkpoint(run)
-        C.require(ckpt is not None, "fine_tune_run", "a run with a checkpoint", run)
-        C.require(cfg.env_id == "kraby_rl/Hexapod-v0", "fine_tune_run",
-                  "a run of kraby_rl/Hexapod-v0", cfg.env_id)
-        C.require(p["timesteps"] > 0, "timesteps", "a positive number of robot steps",
-                  p["timesteps"])
-        self.cfg = dataclasses.replace(cfg, total_timesteps=ckpt[0] + p["timesteps"])
-        self.run_dir = run
-        from kraby_rl.envs.hexapod_env import action_decoder
-        return {"control_period_s": cfg.env.get("control_period_s", 0.02),
-                "clock_hz": cfg.env.get("clock_hz", 2.0), **action_decoder(cfg.env).metadata()}
-
-    def fine_tune(self):
-        from stable_baselines3.common.monitor import Monitor
-        from stable_baselines3.common.vec_env import DummyVecEnv
-
-        from kraby_rl.training.train import train
-        self.status = "fine-tuning"
-        venv = DummyVecEnv([lambda: Monitor(self.env)])
-        train(self.cfg, self.run_dir, resume=True, progress_bar=False, venv=venv,
-              log=lambda m: self.get_logger().info(m),
-              callbacks=[self._bridge_callback(publish=False)])
 
     def on_estop(self, msg):
         if msg.data and not self.paused.is_set():
@@ -260,18 +180,24 @@ class GymBridgeNode(ros.Node):
         return super().destroy_node()
 
 
-def main(args=None):
-    """Exit status 0 when training or the episodes finished (or were stopped), 1 when they
-    failed, 2 on a configuration error."""
+def run_bridge(jobs: dict | None, args=None) -> int:
+    """Run the node; exit status 0 when training or the episodes finished (or were
+    stopped), 1 when they failed, 2 on a configuration error."""
     nodes = []
 
     def factory():
-        nodes.append(GymBridgeNode())
+        nodes.append(GymBridgeNode(jobs))
         return nodes[-1]
     status = run_node(factory, args=args, name="gym_bridge")
     if status == 0 and nodes and nodes[0].error is not None:
         status = 1
-    sys.exit(status)
+    return status
+
+
+def main(args=None):
+    """gym_bridge without the training jobs (``mode:=real`` episodes only); the console
+    script is ``kraby_rl.training.bridge:main``, which adds them."""
+    sys.exit(run_bridge(None, args=args))
 
 
 if __name__ == "__main__":

@@ -176,3 +176,15 @@ def load(path: str, overrides: dict | None = None, build_env: bool = True) -> Tr
     if build_env:
         check_env(cfg)
     return cfg
+
+
+def contract_metadata(env_id: str, env: dict | None) -> dict:
+    """The contract a run on ``env_id`` configured with ``env`` trains against, as metadata
+    (``Contract.metadata()`` for Hexapod-v0; sizes and period for the one-leg task)."""
+    from kraby_rl.core import contract as K
+    from kraby_rl.core import spec as S
+    env = env or {}
+    if env_id == "kraby_rl/Hexapod-v0":
+        return K.Contract.from_env_config(env).metadata()
+    return {"obs_size": S.ONE_LEG_OBS_SIZE, "action_size": S.ONE_LEG_ACTION_SIZE,
+            "control_period_s": float(env.get("control_period_s", K.CONTROL_PERIOD_S))}

@@ -17,16 +17,17 @@ import numpy as np
 from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
-from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.contract import Contract, DEFAULT
 from kraby_rl.core.gait_metrics import gait_figures
 
 
 class TripodActor:
     """The tripod gait as a policy of the observation alone (phase from the gait clock)."""
 
-    def __init__(self, clock_hz: float = 2.0):
-        self.gait = TripodGait(frequency_hz=clock_hz)
-        self.metadata = {"env_id": "kraby_rl/Hexapod-v0", "env": {"clock_hz": clock_hz}}
+    def __init__(self, contract: Contract = DEFAULT):
+        self.gait = contract.tripod_gait()
+        self.metadata = {"env_id": "kraby_rl/Hexapod-v0",
+                         "env": {"clock_hz": contract.clock_hz}}
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         sin, cos = obs[S.OBS_SLICES["clock"]]
@@ -57,17 +58,25 @@ def load_actor(policy: str):
     if policy == "tripod":
         return TripodActor()
     if os.path.exists(os.path.join(policy, "policy.json")) or policy.endswith("policy.json"):
-        return ExportedPolicy(policy)
+        return _checked(ExportedPolicy(policy))
     if os.path.exists(os.path.join(policy, "config.yaml")):
         return SB3Actor(policy)
     from kraby_rl.resources import resolve_policy
     try:
-        return ExportedPolicy(resolve_policy(policy))
+        path = resolve_policy(policy)
     except ValueError:
         raise FileNotFoundError(
             f"policy {policy!r}: expected 'tripod', an export directory (policy.json + "
             f"policy.npz), a shipped policy's name or a training run directory "
             f"(config.yaml)") from None
+    return _checked(ExportedPolicy(path))
+
+
+def _checked(policy):
+    """An exported walking policy is evaluated only if its contract is this package's."""
+    if policy.metadata.get("env_id", "kraby_rl/Hexapod-v0") == "kraby_rl/Hexapod-v0":
+        policy.contract()
+    return policy
 
 
 def run_episode(env, actor, seed: int, command=None, frames: list | None = None,

@@ -9,6 +9,8 @@ import time
 import numpy as np
 
 from kraby_rl.core import spec as S
+from kraby_rl.core.contract import Contract, DEFAULT
+from kraby_rl.training.config import contract_metadata
 from kraby_rl.training.train import load_model
 
 
@@ -65,13 +67,13 @@ def write_export(out_dir: str, layers: list, obs_mean, obs_var, meta: dict,
     return out_dir
 
 
-def export_stand(out_dir: str, control_period_s: float = 0.02, clock_hz: float = 2.0) -> str:
+def export_stand(out_dir: str, contract: Contract = DEFAULT) -> str:
     """The ``stand`` policy: one linear layer with zero weights and bias, so its action is
     always 0, i.e. the default stance. Shipped so the stacks run a real exported policy
     through the whole pipeline before a walking one ships."""
     n = S.OBS_SIZE
     layers = [(np.zeros((S.ACTION_SIZE, n)), np.zeros(S.ACTION_SIZE), "none")]
-    meta = {**S.spec_metadata(control_period_s, clock_hz), "env_id": "kraby_rl/Hexapod-v0",
+    meta = {**contract.metadata(), "env_id": "kraby_rl/Hexapod-v0",
             "algorithm": "constant", "description": "holds the default stance (action 0)",
             "timesteps": 0, "seed": None, "training": {}}
     return write_export(out_dir, layers, np.zeros(n), np.ones(n), meta)
@@ -91,13 +93,7 @@ def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = No
         mean, var = np.zeros(n_obs), np.ones(n_obs)
         eps, clip = 0.0, float("inf")
     env = cfg.env
-    if cfg.env_id == "kraby_rl/Hexapod-v0":
-        from kraby_rl.envs.hexapod_env import action_decoder
-        contract = S.spec_metadata(env.get("control_period_s", 0.02), env.get("clock_hz", 2.0),
-                                   action_decoder(env))
-    else:
-        contract = {"obs_size": n_obs, "action_size": layers[-1][0].shape[0],
-                    "control_period_s": env.get("control_period_s", 0.02)}
+    contract = contract_metadata(cfg.env_id, env)
     training = {}
     tj = os.path.join(run_dir, "training.json")
     if os.path.exists(tj):

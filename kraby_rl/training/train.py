@@ -3,7 +3,7 @@
 A run directory holds::
 
     config.yaml              the resolved TrainConfig
-    spec.json                the observation/action contract (core.spec.spec_metadata)
+    spec.json                the observation/action contract (core.contract)
     checkpoints/model_<N>.zip, vecnormalize_<N>.pkl
     checkpoints/latest.json  {"timesteps": N}, written last and atomically
     tb/                      TensorBoard logs (reward terms under reward/<term>)
@@ -23,7 +23,7 @@ import time
 
 import yaml
 
-from kraby_rl.training.config import TrainConfig, from_dict
+from kraby_rl.training.config import contract_metadata, TrainConfig, from_dict
 
 CKPT_DIR = "checkpoints"
 
@@ -176,8 +176,6 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         FileNotFoundError: resuming a run that has no checkpoint.
     """
     from stable_baselines3.common.vec_env import VecNormalize
-    from kraby_rl.core.spec import spec_metadata
-    from kraby_rl.envs.hexapod_env import action_decoder
     from kraby_rl.training.config import _algo_class
     from kraby_rl.training.progress import Progress, summary
 
@@ -193,13 +191,11 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
                               f"or choose another --run-dir")
     os.makedirs(run_dir, exist_ok=True)
     if not resume:
-        decoder = action_decoder(cfg.env) if cfg.env_id == "kraby_rl/Hexapod-v0" else None
         with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
             yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
         with open(os.path.join(run_dir, "spec.json"), "w") as fh:
             json.dump({"env_id": cfg.env_id, "env": cfg.env,
-                       **spec_metadata(cfg.env.get("control_period_s", 0.02),
-                                       cfg.env.get("clock_hz", 2.0), decoder)}, fh, indent=1)
+                       **contract_metadata(cfg.env_id, cfg.env)}, fh, indent=1)
     venv = venv if venv is not None else make_vec_env(cfg)
     if resume:
         n, model_path, vec_path = ckpt
