@@ -94,7 +94,7 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     from kraby_rl.core.policy_runtime import PolicyError
-    from kraby_rl.training.evaluate import dump_json, evaluate
+    from kraby_rl.evaluation.evaluate import dump_json, evaluate
     command = args.command
     if args.through_stack and command is None:
         command = [0.15, 0.0, 0.0]
@@ -108,7 +108,7 @@ def cmd_eval(args) -> int:
         print(f"kraby eval: {exc}", file=sys.stderr)
         return 2
     if args.through_stack:
-        from kraby_rl.stack_eval import evaluate_through_stack, side_by_side
+        from kraby_rl.stack.through_stack import evaluate_through_stack, side_by_side
         from kraby_rl.resources import resolve_policy
         try:
             policy = resolve_policy(args.policy)
@@ -140,7 +140,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_fake_bus(args) -> int:
-    from kraby_rl.herkulex.fake_bus import main as fake_bus_main
+    from kraby_rl.herkulex.virtual.fake_bus import main as fake_bus_main
     return fake_bus_main(args.rest)
 
 
@@ -193,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     servo_tools.add_parser(sub)
     from kraby_rl.ros import topic_tool
     topic_tool.add_parser(sub)
-    from kraby_rl import launcher
+    from kraby_rl.stack import launcher
     launcher.add_parser(sub)
-    from kraby_rl import demo
+    from kraby_rl.stack import demo
     demo.add_parser(sub)
     f = sub.add_parser("fake-bus", add_help=False,
                        help="start the virtual Herkulex bus (pty or TCP); --help for options")

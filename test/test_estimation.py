@@ -142,3 +142,15 @@ def test_orientation_helpers_agree_with_each_other():
         assert G.tilt_from_quat(2.0 * q) == pytest.approx(tilt, abs=1e-7)   # not unit
     assert G.tilt_from_quat((0.0, 0.0, 0.0, 0.0)) == math.inf
     assert G.is_unset((0.0, 0.0, 0.0, 0.0)) and not G.is_unset((0.0, 0.0, 0.0, 1.0))
+
+
+def test_one_fall_test_for_the_env_and_the_stack():
+    from kraby_rl.core import geometry as G
+    level = G.quat_to_gravity((0.0, 0.0, 0.0, 1.0))
+    tipped = G.quat_to_gravity(G.quat_from_euler(1.1, 0.0, 0.0))
+    leaning = G.quat_to_gravity(G.quat_from_euler(0.9, 0.0, 0.0))
+    assert not G.fallen(0.14, level, False)
+    assert G.fallen(0.06, level, False)                  # below FALL_HEIGHT_M
+    assert G.fallen(0.14, tipped, False) and not G.fallen(0.14, leaning, False)
+    assert G.fallen(0.14, level, True)                   # the body touches the ground
+    assert not G.fallen(0.06, level, False, fall_height_m=0.05)

@@ -12,7 +12,7 @@ import pytest
 from kraby_rl.core import joints as J
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
-from kraby_rl.herkulex.fake_bus import FakeBusProcess
+from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
 
 
 def start_bus(kind, tmp_path, *extra):

@@ -4,7 +4,7 @@ import pytest
 
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex.units import TICK_S
-from kraby_rl.herkulex.virtual_bus import VirtualBus
+from kraby_rl.herkulex.virtual.bus import VirtualBus
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from kraby_rl import ros
-from kraby_rl.launching import parse_launch_arguments, stack
+from kraby_rl.stack.description import parse_launch_arguments, stack
 from kraby_rl.ros.messages import sensor_msgs, std_msgs
 from ros_helpers import Process, ros_node, spin_until
 
@@ -97,7 +97,7 @@ def test_launch_real_over_the_virtual_bus_and_ctrl_c_leaves_nothing_behind():
 def test_ros2_launch_files_use_the_shared_description():
     import ast
 
-    from kraby_rl.launching import ros_node_arguments, SHARE
+    from kraby_rl.stack.description import ros_node_arguments, SHARE
     for name in ("real", "sim", "sim_train"):
         path = os.path.join(SHARE, "launch", f"{name}.launch.py")
         with open(path) as f:
@@ -123,7 +123,7 @@ def test_ros2_launch_files_use_the_shared_description():
 def test_rviz_config_shows_model_tf_odometry_and_safety_state():
     import yaml
 
-    from kraby_rl.launching import rviz_config
+    from kraby_rl.stack.description import rviz_config
     with open(rviz_config()) as f:
         displays = yaml.safe_load(f)["Visualization Manager"]["Displays"]
     topics = {d["Class"].split("/")[1]: d.get("Topic", d.get("Description Topic", {}))

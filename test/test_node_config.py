@@ -35,7 +35,7 @@ def test_every_executable_is_a_console_script_and_a_node_module():
     import importlib
     import re
 
-    from kraby_rl.launching import EXECUTABLES
+    from kraby_rl.stack.description import EXECUTABLES
     with open(os.path.join(ROOT, "setup.py")) as f:
         scripts = dict(re.findall(r'"(\w+) = (kraby_rl\.(?:nodes|training)\.\w+):main"', f.read()))
     assert scripts == EXECUTABLES

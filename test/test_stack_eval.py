@@ -56,7 +56,7 @@ def test_randomized_needs_a_policy_trained_with_randomisation():
 
 
 def test_gate_checks_apply_the_thresholds():
-    from kraby_rl.training.gate import checks
+    from kraby_rl.evaluation.gate import checks
     good = {"falls": 0, "mean": {"vx": 0.14, "vy": 0.0, "yaw_rate": 0.0},
             "worst": {"slip_mean": 0.01, "step_freq_hz": 2.0, "envelope_violations": 0.0},
             "episodes_detail": [{"heading_change_deg": 5.0}, {"heading_change_deg": -9.0}]}
@@ -71,7 +71,7 @@ def test_gate_checks_apply_the_thresholds():
 
 
 def test_gate_runs_end_to_end_on_an_exported_policy(tmp_path):
-    from kraby_rl.training.gate import run
+    from kraby_rl.evaluation.gate import run
     policy = tripod_policy(tmp_path / "tripod")
     lines = []
     passed, rows, results = run(policy, episodes=1, seconds=3.0, stack_episodes=1,

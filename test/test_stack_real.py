@@ -8,7 +8,7 @@ import pytest
 
 from kraby_rl import ros
 from kraby_rl.core import joints as J
-from kraby_rl.herkulex.fake_bus import FakeBusProcess
+from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
 from kraby_rl.ros.messages import diagnostic_msgs, sensor_msgs, std_msgs
 from ros_helpers import Process, ros_node, spin_for, spin_until
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from kraby_rl.training.config import from_dict
-from kraby_rl.training.evaluate import evaluate
-from kraby_rl.training.gate import COMMANDS, checks
+from kraby_rl.evaluation.evaluate import evaluate
+from kraby_rl.evaluation.gate import COMMANDS, checks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WALK = os.path.join(ROOT, "policies", "walk")
@@ -56,7 +56,7 @@ def test_shipped_walk_holds_under_randomisation(name):
 
 
 def test_shipped_walk_through_the_real_stack_walks_like_the_env():
-    from kraby_rl.stack_eval import evaluate_through_stack
+    from kraby_rl.stack.through_stack import evaluate_through_stack
     env = evaluate("walk", 1, 5.0, COMMANDS["forward"], env_overrides={"randomize": None},
                    log=lambda m: None)
     stack = evaluate_through_stack(WALK, 1, 5.0, COMMANDS["forward"], log=lambda m: None)

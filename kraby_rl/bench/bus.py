@@ -24,7 +24,7 @@ from kraby_rl.core import joints as J
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex import units as U
 from kraby_rl.herkulex.driver import HerkulexBus
-from kraby_rl.herkulex.fake_bus import FakeBusProcess
+from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
 
 BLOCKS = 5
 

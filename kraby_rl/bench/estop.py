@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from kraby_rl.core import joints as J
-from kraby_rl.herkulex.fake_bus import FakeBusProcess
+from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
 from kraby_rl.ros.topic_tool import loopback_by_default
 
 BRAKE = 0x40

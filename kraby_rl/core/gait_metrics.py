@@ -1,4 +1,4 @@
-"""Plausibility figures of a recorded gait (../shared/docs/sim-fidelity.md).
+"""Plausibility figures of a recorded gait (docs/sim-fidelity.md).
 
 A gait whose feet slide, or whose joints run beyond the servo's torque-speed envelope, is a
 simulator artefact, not a gait. ``gait_figures`` turns one episode's per-step records into

@@ -61,3 +61,17 @@ def is_unset(q) -> bool:
     """True for the all-zero quaternion: sensor_msgs' "no orientation" (an IMU without one
     fills it so, or with covariance[0] = -1)."""
     return all(float(v) == 0.0 for v in q)
+
+
+FALL_HEIGHT_M = 0.07
+"""A body lower than this [m] has fallen (the standing height is 0.14 m)."""
+FALL_TILT_RAD = 1.0
+"""A body tilted more than this [rad] has fallen."""
+
+
+def fallen(height: float, gravity_body, body_contact: bool,
+           fall_height_m: float = FALL_HEIGHT_M, fall_tilt_rad: float = FALL_TILT_RAD) -> bool:
+    """The one fall test (training env, through-stack evaluation): body too low, tilted too
+    far (gravity direction ``gravity_body`` in base_link), or touching the ground."""
+    return bool(height < fall_height_m or tilt_from_gravity(gravity_body) > fall_tilt_rad
+                or body_contact)

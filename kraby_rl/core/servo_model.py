@@ -1,7 +1,7 @@
 """A Herkulex DRS-0101 servo model: trajectory generator, position loop, DC-motor envelope.
 
 Pure numpy, vectorised over joints; the simulator feeds it measured joint states each
-physics step and applies what it returns. See ../shared/docs/sim-fidelity.md.
+physics step and applies what it returns. See docs/sim-fidelity.md.
 
 The model, per joint:
 

@@ -126,8 +126,8 @@ class HexapodEnv(KrabyWorldEnv):
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     init_noise_rad              0.02                             initial joint noise
-    fall_height_m               0.07                             fall if body lower
-    fall_tilt_rad               1.0                              fall if tilted more
+    fall_height_m               ``geometry.FALL_HEIGHT_M`` 0.07  fall if body lower [m]
+    fall_tilt_rad               ``geometry.FALL_TILT_RAD`` 1.0   fall if tilted more
     render_mode                 None                             "rgb_array" (headless)
     gui                         False                            PyBullet GUI window
     ==========================  ===============================  =====================
@@ -143,7 +143,8 @@ class HexapodEnv(KrabyWorldEnv):
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
                  randomize: dict | None = None,
                  init_noise_rad: float = 0.02,
-                 fall_height_m: float = 0.07, fall_tilt_rad: float = 1.0,
+                 fall_height_m: float = G.FALL_HEIGHT_M,
+                 fall_tilt_rad: float = G.FALL_TILT_RAD,
                  render_mode: str | None = None, gui: bool = False):
         super().__init__()
         substeps = physics_substeps(control_period_s, physics_dt_s)
@@ -170,7 +171,7 @@ class HexapodEnv(KrabyWorldEnv):
         self.sigma = R.resolve_sigma(tracking_sigma)
         self.init_noise = float(init_noise_rad)
         self.fall_height = float(fall_height_m)
-        self.fall_cos = math.cos(float(fall_tilt_rad))
+        self.fall_tilt = float(fall_tilt_rad)
         self.world = KrabyWorld(physics_dt_s, substeps, servo_params(servo), latency_steps,
                                 friction=friction, gui=gui)
         try:
@@ -261,8 +262,8 @@ class HexapodEnv(KrabyWorldEnv):
             self._maybe_push(self.world.t)
         s = self._state = self.world.state()
         self._steps += 1
-        fell = bool(s.base_pos[2] < self.fall_height or -s.gravity_body[2] < self.fall_cos
-                    or s.body_contact)
+        fell = G.fallen(s.base_pos[2], s.gravity_body, s.body_contact, self.fall_height,
+                        self.fall_tilt)
         self._heading_cmd += self.command[2] * self.dt
         terms = R.weighted_terms(
             self.weights, self.sigma, self.dt, lin_vel_body=s.lin_vel_body,

@@ -1,6 +1,6 @@
 """Herkulex DRS-0101 packet codec: bytes in, bytes out, no I/O.
 
-Facts from ../shared/docs/herkulex-drs0101.md (sections 2, 3, 6 and 8). A packet is::
+Facts from docs/herkulex-drs0101.md (sections 2, 3, 6 and 8). A packet is::
 
     FF FF | size | pID | CMD | checksum1 | checksum2 | data...
 

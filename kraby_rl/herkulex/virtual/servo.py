@@ -1,6 +1,6 @@
 """One simulated DRS-0101: register files, command semantics, trajectory, error logic.
 
-Follows section 10 of ../shared/docs/herkulex-drs0101.md. The servo's joint physics live
+Follows section 10 of docs/herkulex-drs0101.md. The servo's joint physics live
 elsewhere (``virtual_joints``): each control step the bus asks every servo for its
 trajectory setpoint and torque mode, moves the joints, and hands back the measured angle,
 speed and duty. This module converts between the servo's counts and the joint's radians

@@ -5,7 +5,7 @@ the replies with the times at which their last byte would have left the wire: th
 occupies the host's line for 10 bits per byte at the baud rate, each servo answers after a
 response latency, and the reply occupies the servos' line in turn. Transports
 (``transports.py``) deliver replies at those times. Checklist: section 10 of
-../shared/docs/herkulex-drs0101.md.
+docs/herkulex-drs0101.md.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 from kraby_rl.core import joints as J
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex.units import COUNT_RAD, TICK_S
-from kraby_rl.herkulex.virtual_joints import FirstOrderJoints
-from kraby_rl.herkulex.virtual_servo import VirtualServo
+from kraby_rl.herkulex.virtual.joints import FirstOrderJoints
+from kraby_rl.herkulex.virtual.servo import VirtualServo
 
 FAULTS = ("drop", "corrupt", "mute", "overload")
 

@@ -1,7 +1,7 @@
 """``kraby launch STACK [name:=value ...]``: run a stack without ROS 2's launch system.
 
 Starts the same executables with the same arguments as launch/<stack>.launch.py (both read
-`kraby_rl.launching`), prefixes their output with the node name, stops everything when one
+`kraby_rl.stack.description`), prefixes their output with the node name, stops everything when one
 node fails, forwards Ctrl-C/SIGTERM, and stops nodes in reverse start order (the servo
 driver last). `port:=virtual` first starts the virtual Herkulex bus, driven by PyBullet.
 DDS stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE or ROS_LOCALHOST_ONLY is set.
@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from kraby_rl import launching
+from kraby_rl.stack import description as launching
 from kraby_rl.ros.topic_tool import loopback_by_default
 
 
@@ -73,7 +73,7 @@ class RunningStack:
     def start(self):
         values = self.values
         if self.stack_name == "real" and values["port"] == "virtual" and not self.port_url:
-            from kraby_rl.herkulex.fake_bus import FakeBusProcess
+            from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
             self.bus = FakeBusProcess(["--pty", "--physics", "pybullet"])
             self.port_url = self.bus.url
             self.out.write(f"kraby launch: virtual Herkulex bus on {self.port_url}\n")

@@ -22,16 +22,12 @@ import numpy as np
 
 from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
-from kraby_rl.core.estimation import euler_from_quat
 from kraby_rl.ros.topic_tool import loopback_by_default
-
-FALL_HEIGHT_M = 0.07
-FALL_TILT_RAD = 1.0
 
 
 def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
-    from kraby_rl.herkulex.fake_bus import FakeBusProcess
-    from kraby_rl.launcher import RunningStack
+    from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
+    from kraby_rl.stack.launcher import RunningStack
     states = []
     latched = ros.LATCHED
     sub = node.create_subscription(msgs.std_msgs.String, "safety/state",
@@ -73,9 +69,8 @@ def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
                     s = bus.control(cmd="state")
                     truth.append(s)
                     next_sample = now + 0.1
-                    tilt = G.tilt_from_quat(s["base_quat"])
-                    fell = (s["base_pos"][2] < FALL_HEIGHT_M or tilt > FALL_TILT_RAD
-                            or s["body_contact"])
+                    fell = G.fallen(s["base_pos"][2], G.quat_to_gravity(s["base_quat"]),
+                                    s["body_contact"])
                 ros.spin_once(node, timeout_sec=0.005)
             trips = [st for st in states[ok_from:] if st != "OK"]
     finally:
@@ -87,7 +82,7 @@ def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
 def _figures(truth, command, fell, trips):
     t = np.array([s["sim_t"] for s in truth])
     pos = np.array([s["base_pos"] for s in truth])
-    yaw = np.unwrap([euler_from_quat(s["base_quat"])[2] for s in truth])
+    yaw = np.unwrap([G.yaw_from_quat(s["base_quat"]) for s in truth])
     dur = max(t[-1] - t[0], 1e-9)
     d = pos[-1, :2] - pos[0, :2]
     c, s = math.cos(yaw[0]), math.sin(yaw[0])
@@ -103,7 +98,8 @@ def evaluate_through_stack(policy: str, episodes: int = 1, seconds: float = 20.0
     """Run ``episodes`` episodes of ``policy`` (an export dir or shipped name) through the
     real stack over the virtual bus; returns a summary like ``evaluate``'s."""
     loopback_by_default()
-    from kraby_rl import launching, ros
+    from kraby_rl import ros
+    from kraby_rl.stack import description as launching
     from kraby_rl.ros import messages as msgs
     values = launching.parse_launch_arguments([f"policy:={os.path.abspath(policy)}"
                                                if os.path.isdir(policy) else

@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.training.gate [POLICY]``: the walking policy's acceptance gate.
+"""``python -m kraby_rl.evaluation.gate [POLICY]``: the walking policy's acceptance gate.
 
 Evaluates POLICY (default: the shipped ``walk``) for 10 episodes of 20 s per command in the
 unrandomised env, again with its training randomisation, and forward through the real
@@ -57,8 +57,8 @@ def checks(name, summary, slack=1.0):
 
 def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print):
     from kraby_rl.resources import resolve_policy
-    from kraby_rl.stack_eval import evaluate_through_stack
-    from kraby_rl.training.evaluate import evaluate
+    from kraby_rl.stack.through_stack import evaluate_through_stack
+    from kraby_rl.evaluation.evaluate import evaluate
     quiet = (lambda m: None)
     rows, results = [], {}
     for randomized in (False, True):
@@ -92,7 +92,7 @@ def _row(label, value, limit, ok):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m kraby_rl.training.gate")
+    p = argparse.ArgumentParser(prog="python -m kraby_rl.evaluation.gate")
     p.add_argument("policy", nargs="?", default="walk")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seconds", type=float, default=20.0)

@@ -1,4 +1,5 @@
-"""The virtual bus as a process: ``kraby fake-bus`` (or ``python -m kraby_rl.herkulex.fake_bus``).
+"""The virtual bus as a process: ``kraby fake-bus``
+(or ``python -m kraby_rl.herkulex.virtual.fake_bus``).
 
 It prints one JSON line on stdout with the port to open (``url``), then serves until
 SIGINT/SIGTERM (or a ``quit`` command). Stdin takes one JSON command per line, each answered by
@@ -22,8 +23,8 @@ import signal
 import sys
 import time
 
-from kraby_rl.herkulex.transports import PtyTransport, TcpTransport
-from kraby_rl.herkulex.virtual_bus import VirtualBus
+from kraby_rl.herkulex.virtual.transports import PtyTransport, TcpTransport
+from kraby_rl.herkulex.virtual.bus import VirtualBus
 
 
 def _wait_until(clock, t: float, spin_s: float = 0.001) -> None:
@@ -157,7 +158,7 @@ class FakeBusProcess:
     def __init__(self, args=(), start_timeout_s: float = 30.0):
         import subprocess
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kraby_rl.herkulex.fake_bus", *args],
+            [sys.executable, "-m", "kraby_rl.herkulex.virtual.fake_bus", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         ready, _, _ = select.select([self.proc.stdout], [], [], start_timeout_s)
         line = self.proc.stdout.readline() if ready else ""
@@ -227,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.physics == "pybullet":
-        from kraby_rl.herkulex.virtual_joints import PyBulletJoints
+        from kraby_rl.herkulex.virtual.joints import PyBulletJoints
         joints = PyBulletJoints(gui=args.gui)
     else:
         joints = None

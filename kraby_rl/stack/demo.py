@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from kraby_rl.core import geometry as G
-from kraby_rl.launcher import stop_process
+from kraby_rl.stack.launcher import stop_process
 from kraby_rl.ros.topic_tool import loopback_by_default
 
 

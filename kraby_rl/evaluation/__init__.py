@@ -1,0 +1,1 @@
+"""Evaluation of policies: kraby eval and the acceptance gate."""
