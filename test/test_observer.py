@@ -162,3 +162,55 @@ def test_freshness_fallback_and_gait_clock_follow_the_given_clock():
     assert obs[S.OBS_SLICES["gravity"]] == pytest.approx([0, 0, -1])  # nothing fresh: level
     with pytest.raises(RuntimeError, match="before a first observation"):
         Observer(c).targets(np.zeros(18))
+
+
+def _walk_copy(tmp_path, **changes):
+    import json
+    import shutil
+
+    from kraby_rl.resources import resolve_policy
+    dst = tmp_path / "walk"
+    shutil.copytree(resolve_policy("walk"), dst)
+    meta = json.loads((dst / "policy.json").read_text())
+    for key, change in changes.items():
+        meta[key] = change(meta[key])
+    (dst / "policy.json").write_text(json.dumps(meta))
+    return str(dst)
+
+
+@pytest.mark.parametrize("changes,params,named", [
+    ({"residual_scale": lambda v: [2 * x for x in v]}, [], "residual_scale: policy has"),
+    # the policy chooses its foot lift (adopted, not named); the history is the package's
+    ({"gait_lift_m": lambda v: 0.03, "obs_history": lambda v: 2}, [],
+     "obs_history: policy has 2, robot expects 1$"),
+    ({}, ["-p", "control_period_s:=0.03"], "control_period_s: policy has 0.02, robot "
+                                           "expects 0.03"),
+    ({}, ["-p", "sensor_timeout_s:=0.3"], "sensor_timeout_s: policy has 0.2, robot "
+                                          "expects 0.3"),
+])
+def test_policy_node_refuses_a_contract_mismatch_naming_it(tmp_path, changes, params, named):
+    from kraby_rl.nodes.policy_node import PolicyNode
+    path = _walk_copy(tmp_path, **changes)
+    ros.init(args=["test", "--ros-args", "-p", f"policy:={path}", *params])
+    try:
+        with pytest.raises(ValueError, match=f"parameter 'policy': policy '{path}' does not "
+                                             f"match this robot: .*{named}"):
+            PolicyNode()
+    finally:
+        ros.shutdown()
+
+
+def test_fine_tuning_refuses_a_run_trained_under_another_contract(tmp_path):
+    import json
+
+    from kraby_rl.core.contract import Contract
+    from kraby_rl.training.bridge import run_contract
+    meta = {"env_id": "kraby_rl/Hexapod-v0", "env": {},
+            **Contract(action_mode="gait_residual").metadata()}
+    (tmp_path / "spec.json").write_text(json.dumps(meta))
+    assert run_contract(str(tmp_path), {}).action_mode == "gait_residual"
+    meta["action_upper"][0] += 0.2
+    (tmp_path / "spec.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"parameter 'fine_tune_run': run .* does not match "
+                                         r"this robot: action_upper: policy has"):
+        run_contract(str(tmp_path), {})

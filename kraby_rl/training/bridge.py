@@ -18,11 +18,12 @@ checkpoint when the node's ``stop`` event is set and pause (checkpoint, wait) wh
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
 
-from kraby_rl.core.contract import Contract
+from kraby_rl.core.contract import Contract, ContractError
 
 
 def bridge_callback(node, run_dir: str, publish: bool = True):
@@ -127,7 +128,7 @@ class FineTuning:
                              f"steps, found {p['timesteps']!r}")
         self.cfg = dataclasses.replace(cfg, total_timesteps=ckpt[0] + p["timesteps"])
         self.run_dir = run
-        self.contract = Contract.from_env_config(cfg.env)
+        self.contract = run_contract(run, cfg.env)
         # fine-tuning continues on the run's own reward (its weights and kernel widths)
         self.reward_weights = cfg.env.get("reward_weights")
         self.tracking_sigma = cfg.env.get("tracking_sigma")
@@ -143,6 +144,21 @@ class FineTuning:
         train(self.cfg, self.run_dir, resume=True, progress_bar=False, venv=venv,
               log=lambda m: node.get_logger().info(m),
               callbacks=[bridge_callback(node, self.run_dir, publish=False)])
+
+
+def run_contract(run_dir: str, env: dict) -> Contract:
+    """The contract a run trained against: its spec.json checked key by key against this
+    robot (a run trained under another residual scale, clamp or observation is refused),
+    else, for a run without one, the contract of its env config."""
+    path = os.path.join(run_dir, "spec.json")
+    if not os.path.exists(path):
+        return Contract.from_env_config(env)
+    with open(path) as fh:
+        meta = json.load(fh)
+    try:
+        return Contract.from_metadata(meta, what=f"run {run_dir!r}")
+    except ContractError as exc:
+        raise ValueError(f"parameter 'fine_tune_run': {exc}") from None
 
 
 JOBS = {"sim": SimTraining, "fine_tune": FineTuning}
