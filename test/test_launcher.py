@@ -118,6 +118,19 @@ def test_ros2_launch_files_use_the_shared_description():
     assert sim["namespace"] == "kraby"
     assert sim["parameters"][0].endswith("config/sim_node.yaml")
     assert sim["parameters"][-1]["publish_clock"] is True
+    assert sim["parameters"][-1]["use_sim_time"] is False     # the clock's source: wall time
+    # by default the sim stack runs on simulated time, the real stack on the robot's clock
+    auto = parse_launch_arguments([])
+    assert auto["use_sim_time"] == "auto"
+    for name, want in (("sim", "true"), ("real", "false"), ("sim_train", "false")):
+        nodes = {s.name: s.parameters for s in stack(name, auto, "/dev/null")}
+        clock_source = nodes.pop("sim_node", None)
+        assert {p["use_sim_time"] for p in nodes.values()} == {want}, name
+        if clock_source is not None:
+            assert (clock_source["publish_clock"], clock_source["use_sim_time"]) == \
+                ("true", "false")
+    with pytest.raises(ValueError, match="use_sim_time: expected true or false or auto"):
+        parse_launch_arguments(["use_sim_time:=yes"])
 
 
 def test_rviz_config_shows_model_tf_odometry_and_safety_state():

@@ -58,17 +58,18 @@ def messages(k, rng, imu=True):
 
 @pytest.fixture
 def nodes(monkeypatch):
-    ros.init(args=["test_observer"])
+    """policy_node and a node for the topic env, both on simulated time from a clock the
+    test sets (``ros.age_clock`` takes the node clock under use_sim_time)."""
+    ros.init(args=["test_observer", "--ros-args", "-p", "use_sim_time:=true"])
     from kraby_rl.nodes.policy_node import PolicyNode
+    clock = FakeClock()
+    monkeypatch.setattr(ros.Node, "get_clock", lambda self: clock)
     made = []
     try:
         policy_node = PolicyNode()
         made.append(policy_node)
         env_node = ros.Node("topic_env_parity")
         made.append(env_node)
-        clock = FakeClock()
-        for n in made:
-            monkeypatch.setattr(n, "get_clock", lambda: clock)
         yield policy_node, env_node, clock
     finally:
         for n in made:
@@ -100,6 +101,7 @@ def test_policy_node_and_topic_env_observe_and_act_alike(nodes):
         twist.linear.x, twist.linear.y, twist.angular.z = command
         policy_node.on_cmd_vel(twist)
 
+    assert policy_node.now() == env._now() == clock.t        # both on the given clock
     feed(0)
     env._on_safety(std_msgs.String(data="OK"))
     obs_env, _ = env.reset()

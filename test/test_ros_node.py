@@ -55,8 +55,12 @@ def test_sim_time_follows_clock_and_drives_timers(context):
         spin_for(node, 0.03)
     assert node.get_clock().now().nanoseconds == 1_000_000_000
     assert 8 <= len(ticks) <= 10          # one per 0.1 s of sim time, not of wall time
+    assert ros.age_clock(node)() == 1.0   # ages and gait clocks follow sim time too
+    wall = ros.Node("wall")               # without use_sim_time: monotonic, not the wall
+    assert ros.age_clock(wall) is time.monotonic
     node.destroy_node()
     source.destroy_node()
+    wall.destroy_node()
 
 
 def test_timer_rate_remaps_and_logger(context, capsys):

@@ -14,8 +14,9 @@ command. It owns what used to be written twice:
 * action decoding (``Contract.decoder()``) against the observation the action came from,
   and the previous action the next observation carries.
 
-Time is whatever clock the caller passes (seconds, monotonic): the node clock in nodes, so
-``use_sim_time`` reaches freshness and the gait clock.
+Time is whatever clock the caller passes (seconds): in nodes ``ros.age_clock``, the node
+clock under ``use_sim_time`` (so simulated time reaches freshness and the gait clock), else
+``time.monotonic``.
 """
 
 from __future__ import annotations

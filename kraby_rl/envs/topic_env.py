@@ -62,6 +62,7 @@ class RobotTopicEnv(gym.Env):
         self.spin = spin
         self.contract = contract
         self.observer = Observer(contract)
+        self._clock = ros.age_clock(node)     # policy_node's: sim time or monotonic
         self.weights = R.resolve_weights(reward_weights)
         self.sigma = R.resolve_sigma(tracking_sigma)
         self.command = np.asarray(command, float)
@@ -85,7 +86,7 @@ class RobotTopicEnv(gym.Env):
 
     # --- topics --------------------------------------------------------------------------
     def _now(self) -> float:
-        return self.node.get_clock().now().nanoseconds * 1e-9
+        return self._clock()
 
     def _on_joints(self, msg):
         try:

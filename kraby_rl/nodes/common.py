@@ -47,10 +47,12 @@ def require(condition, name, expected, found):
         raise ValueError(f"parameter {name!r}: expected {expected}, found {found!r}")
 
 
-def joint_state(node, position, velocity=None, effort=None, names=J.JOINT_NAMES):
-    """A stamped JointState of the 18 joints in canonical order (NaN = unknown)."""
+def joint_state(node, position, velocity=None, effort=None, names=J.JOINT_NAMES,
+                stamp=None):
+    """A stamped JointState of the 18 joints in canonical order (NaN = unknown); stamped
+    ``stamp`` or now on the node clock."""
     msg = sensor_msgs.JointState()
-    msg.header.stamp = node.get_clock().now().to_msg()
+    msg.header.stamp = stamp or node.get_clock().now().to_msg()
     msg.name = list(names)
     msg.position = [float(v) for v in position]
     if velocity is not None:

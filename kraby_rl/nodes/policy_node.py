@@ -54,6 +54,7 @@ class PolicyNode(ros.Node):
         meta = self.policy.metadata
         self.period = self.contract.control_period_s
         self.observer = Observer(self.contract)
+        self._now = ros.age_clock(self)
         self.infer_ms = []
         self.published = 0
         self.pub = self.create_publisher(sensor_msgs.JointState, "policy/joint_targets", 10)
@@ -72,8 +73,8 @@ class PolicyNode(ros.Node):
                                f"{runner.PROCESS_PRIORITY})")
 
     def now(self) -> float:
-        """The node clock [s] (simulated time under use_sim_time)."""
-        return self.get_clock().now().nanoseconds * 1e-9
+        """[s] on ``ros.age_clock``: simulated time under use_sim_time, else monotonic."""
+        return self._now()
 
     def on_joints(self, msg):
         try:

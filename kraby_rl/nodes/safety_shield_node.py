@@ -5,7 +5,6 @@ safety/reset; publishes joint_commands at rate_hz, safety/state (transient local
 change, and diagnostics once a second. Every trip is logged once with value, limit and joint.
 """
 
-import time
 
 from kraby_rl import ros
 from kraby_rl.core.safety import SafetyShield, ShieldLimits
@@ -31,6 +30,7 @@ PARAMETERS = [
 class SafetyShieldNode(ros.Node):
     def __init__(self):
         super().__init__("safety_shield")
+        self._now = ros.age_clock(self)
         p = C.declare(self, PARAMETERS)
         C.require(p["rate_hz"] > 0, "rate_hz", "a positive rate [Hz]", p["rate_hz"])
         try:
@@ -64,9 +64,9 @@ class SafetyShieldNode(ros.Node):
         self.create_timer(1.0, self.publish_diagnostics)
         self.publish_state()
 
-    @staticmethod
-    def now():
-        return time.monotonic()
+    def now(self):
+        """[s] on ``ros.age_clock``: simulated time under use_sim_time, else monotonic."""
+        return self._now()
 
     def on_target(self, msg):
         reason = self.shield.on_target(msg.name, msg.position, self.now())

@@ -128,19 +128,25 @@ class SimNode(ros.Node):
         self.world.step()
         s = self.state = self.world.state()
         self.steps += 1
-        self.js_pub.publish(C.joint_state(self, s.q, s.w, s.tau))
-        self.publish_imu(s)
-        self.publish_odom(s)
+        stamp = self.stamp(s.t)
         if self.clock_pub is not None:
-            sec = int(s.t)
-            self.clock_pub.publish(rosgraph_msgs.Clock(clock=ros.Time(
-                seconds=sec, nanoseconds=int(round((s.t - sec) * 1e9))).to_msg()))
+            self.clock_pub.publish(rosgraph_msgs.Clock(clock=stamp))
+        self.js_pub.publish(C.joint_state(self, s.q, s.w, s.tau, stamp=stamp))
+        self.publish_imu(s, stamp)
+        self.publish_odom(s, stamp)
         self.step_ms.append((time.perf_counter() - start) * 1e3)
         del self.step_ms[:-500]
 
-    def publish_imu(self, s):
+    def stamp(self, sim_t):
+        """Header stamps: simulated time when this node publishes /clock (its own timer
+        stays on the wall clock: it is what makes simulated time advance), else now."""
+        if self.clock_pub is None:
+            return self.get_clock().now().to_msg()
+        return ros.Time(nanoseconds=int(round(sim_t * 1e9))).to_msg()
+
+    def publish_imu(self, s, stamp):
         msg = sensor_msgs.Imu()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = stamp
         msg.header.frame_id = "base_link"
         o = msg.orientation
         o.x, o.y, o.z, o.w = (float(v) for v in s.base_quat)
@@ -155,9 +161,9 @@ class SimNode(ros.Node):
         la.x, la.y, la.z = (float(v) for v in acc)
         self.imu_pub.publish(msg)
 
-    def publish_odom(self, s):
+    def publish_odom(self, s, stamp):
         self.odom_pub.publish(C.odometry(self, s.base_pos, s.base_quat, s.lin_vel_body,
-                                         s.ang_vel_body))
+                                         s.ang_vel_body, stamp))
 
     def publish_diagnostics(self):
         step = np.array(self.step_ms or [0.0])

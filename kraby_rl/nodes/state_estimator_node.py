@@ -5,7 +5,6 @@ orientation from the IMU when a fresh imu/data sample is there, else from the st
 One odom message and one tf per joint_states message.
 """
 
-import time
 
 from kraby_rl import ros
 from kraby_rl.core.estimation import LegOdometry
@@ -31,6 +30,7 @@ def stamp_seconds(stamp):
 class StateEstimatorNode(ros.Node):
     def __init__(self):
         super().__init__("state_estimator")
+        self.now = ros.age_clock(self)
         p = C.declare(self, PARAMETERS)
         for name in ("odom_frame", "base_frame"):
             C.require(bool(p[name]), name, "a frame name", p[name])
@@ -62,12 +62,12 @@ class StateEstimatorNode(ros.Node):
         if G.is_unset((o.x, o.y, o.z, o.w)):
             return                      # no orientation in this IMU's messages
         self.imu = ((o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
-        self.imu_t = time.monotonic()
+        self.imu_t = self.now()
 
     def on_joints(self, msg):
         try:
             q = C.joint_arrays(msg)
-            imu = self.imu if time.monotonic() - self.imu_t < self.p["imu_timeout_s"] else None
+            imu = self.imu if self.now() - self.imu_t < self.p["imu_timeout_s"] else None
             e = self.est.update(stamp_seconds(msg.header.stamp), q,
                                 *(imu if imu else (None, None)))
         except ValueError as exc:

@@ -78,3 +78,14 @@ def parameter_override_names(node):
     if overrides is None:
         overrides = getattr(node, "_overrides", None) or {}
     return sorted(overrides)
+
+
+def age_clock(node):
+    """The clock a node judges ages and runs its clocks on, as a function -> seconds: the
+    node clock (simulated time) under ``use_sim_time``, else ``time.monotonic`` (never the
+    wall clock, which an NTP step can move back: a safety age must not go negative)."""
+    import time
+    if node.get_parameter("use_sim_time").value:
+        ros_clock = node.get_clock()
+        return lambda: ros_clock.now().nanoseconds * 1e-9
+    return time.monotonic

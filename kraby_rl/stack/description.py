@@ -35,7 +35,8 @@ ARGUMENTS = {
     "port": ("/dev/ttyUSB0", "servo bus URL, or 'virtual' for the PyBullet-driven virtual bus"),
     "policy": ("walk", "exported policy: a directory or the name of one in policies/"),
     "config": ("", "a params file applied to every node (on top of config/<node>.yaml)"),
-    "use_sim_time": ("false", "follow /clock (the sim stack's sim_node then publishes it)"),
+    "use_sim_time": ("auto", "follow /clock, published by the sim stack's sim_node (auto: "
+                             "true in the sim stack, false elsewhere)"),
     "rviz": ("false", "also start rviz2 with config/kraby.rviz (needs ROS 2)"),
     "namespace": ("", "namespace of every node"),
     "train_config": ("", "sim_train: training YAML ('' = config/train_ppo.yaml)"),
@@ -84,8 +85,9 @@ def parse_launch_arguments(items):
                              f"from {', '.join(ARGUMENTS)}")
         values[name] = value
     for name in ("use_sim_time", "rviz"):
-        if values[name].lower() not in ("true", "false"):
-            raise ValueError(f"launch argument {name}: expected true or false, found "
+        allowed = ("true", "false", "auto") if name == "use_sim_time" else ("true", "false")
+        if values[name].lower() not in allowed:
+            raise ValueError(f"launch argument {name}: expected {' or '.join(allowed)}, found "
                              f"{values[name]!r}")
         values[name] = values[name].lower()
     return values
@@ -109,7 +111,10 @@ def stack(name, args, port_url=None):
     """
     if name not in STACKS:
         raise ValueError(f"stack {name!r}: expected one of {', '.join(STACKS)}")
-    common = {"use_sim_time": args["use_sim_time"]}
+    sim_time = args["use_sim_time"]
+    if sim_time == "auto":
+        sim_time = "true" if name == "sim" else "false"
+    common = {"use_sim_time": sim_time}
     extra = [args["config"]] if args["config"] else []
 
     def node(executable, node_name=None, **params):
@@ -127,7 +132,9 @@ def stack(name, args, port_url=None):
     if name == "real":
         robot = node("servo_driver", port=port_url or args["port"])
     else:
-        robot = node("sim_node", publish_clock=args["use_sim_time"])
+        # the clock's source runs on the wall clock: its own timer makes sim time advance
+        robot = node("sim_node", publish_clock=sim_time)
+        robot.parameters["use_sim_time"] = "false"
     return [robot, description, node("state_estimator"), node("safety_shield"),
             node("policy_node", policy=args["policy"])]
 
