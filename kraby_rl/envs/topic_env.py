@@ -62,7 +62,7 @@ class RobotTopicEnv(gym.Env):
         self.spin = spin
         self.contract = contract
         self.observer = Observer(contract)
-        self._clock = ros.age_clock(node)     # policy_node's: sim time or monotonic
+        self._now = ros.age_clock(node)       # policy_node's: sim time or monotonic
         self.weights = R.resolve_weights(reward_weights)
         self.sigma = R.resolve_sigma(tracking_sigma)
         self.command = np.asarray(command, float)
@@ -85,9 +85,6 @@ class RobotTopicEnv(gym.Env):
         self._next = 0.0
 
     # --- topics --------------------------------------------------------------------------
-    def _now(self) -> float:
-        return self._clock()
-
     def _on_joints(self, msg):
         try:
             q, w = J.from_joint_state(msg, velocity=True)

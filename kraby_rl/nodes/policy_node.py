@@ -54,7 +54,7 @@ class PolicyNode(ros.Node):
         meta = self.policy.metadata
         self.period = self.contract.control_period_s
         self.observer = Observer(self.contract)
-        self._now = ros.age_clock(self)
+        self.now = ros.age_clock(self)  # [s]: sim time under use_sim_time, else monotonic
         self.infer_ms = []
         self.published = 0
         self.pub = self.create_publisher(sensor_msgs.JointState, "policy/joint_targets", 10)
@@ -71,10 +71,6 @@ class PolicyNode(ros.Node):
                                f"{self.period * 1e3:g} ms period, "
                                f"{self.contract.action_mode} actions, priority "
                                f"{runner.PROCESS_PRIORITY})")
-
-    def now(self) -> float:
-        """[s] on ``ros.age_clock``: simulated time under use_sim_time, else monotonic."""
-        return self._now()
 
     def on_joints(self, msg):
         try:

@@ -30,7 +30,7 @@ PARAMETERS = [
 class SafetyShieldNode(ros.Node):
     def __init__(self):
         super().__init__("safety_shield")
-        self._now = ros.age_clock(self)
+        self.now = ros.age_clock(self)  # [s]: sim time under use_sim_time, else monotonic
         p = C.declare(self, PARAMETERS)
         C.require(p["rate_hz"] > 0, "rate_hz", "a positive rate [Hz]", p["rate_hz"])
         try:
@@ -63,10 +63,6 @@ class SafetyShieldNode(ros.Node):
         self.create_timer(self.period, self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
         self.publish_state()
-
-    def now(self):
-        """[s] on ``ros.age_clock``: simulated time under use_sim_time, else monotonic."""
-        return self._now()
 
     def on_target(self, msg):
         reason = self.shield.on_target(msg.name, msg.position, self.now())

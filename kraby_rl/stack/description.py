@@ -4,8 +4,6 @@ A stack is an ordered list of `NodeSpec`s (executable, node name, parameters, re
 launch files in launch/ turn them into `launch_ros.actions.Node`s; `kraby launch` runs the
 same executables with the same `--ros-args`, supervises them, forwards Ctrl-C and stops
 them in reverse order, so the servo driver (started first) stops last.
-
-So far only the nodes that exist are in the stacks (issue 5 is in progress).
 """
 
 from __future__ import annotations
