@@ -92,12 +92,15 @@ def run(trials=30):
                 brake_at = None
                 deadline = time.monotonic() + 5
                 while brake_at is None and time.monotonic() < deadline:
+                    # The bus keeps its last torque writes with their times: ask once the
+                    # brake is surely out, not in a tight loop (each answer costs the
+                    # real-time virtual bus a JSON snapshot, which delays what is measured).
+                    time.sleep(0.03)
                     state = bus.control(cmd="state")
                     for t, _pid, value in state["torque_log"]:
                         if value == BRAKE and t + state["clock_origin"] > t_pub:
                             brake_at = t + state["clock_origin"]
                             break
-                    time.sleep(0.005)
                 if brake_at is not None:
                     latencies.append((brake_at - t_pub) * 1e3)
                 pub.stdin.write("false\n")

@@ -158,10 +158,20 @@ class ServoDriverNode(ros.Node):
             delay = next_t - time.monotonic()
             if delay < -period:
                 next_t = time.monotonic()
-            elif delay > 0 and not self.estop.is_set():
-                self.estop.wait(delay)  # wakes at once on an e-stop
-            elif delay > 0:
-                time.sleep(delay)
+            else:
+                self._idle(delay)
+
+    def _idle(self, delay: float) -> None:
+        """Wait out the rest of the period (``delay`` [s]). An e-stop ends the wait at once
+        (the loop's top brakes); one that came during this cycle, after its last check,
+        brakes now instead of a period later."""
+        if delay <= 0:
+            return
+        if not self.estop.is_set():
+            self.estop.wait(delay)
+        else:
+            self._stop_now()
+            time.sleep(delay)
 
     def publish_diagnostics(self):
         health = self.bus.health_report()
