@@ -31,6 +31,11 @@ class Peer(ros.Node):
         self.sent = 0
         if opts.mode == "pub":
             self.pub = self.create_publisher(std_msgs.String, opts.topic, qos(opts))
+            self.go = not opts.start_on
+            latched = ros.DurabilityPolicy.TRANSIENT_LOCAL
+            if opts.start_on:       # the other side says when its reader knows this writer
+                self.create_subscription(std_msgs.String, opts.start_on, self.on_go,
+                                         ros.QoSProfile(depth=1, durability=latched))
             self.timer = self.create_timer(opts.period, self.tick)
         elif opts.mode == "sub":
             self.sub = self.create_subscription(std_msgs.String, opts.topic,
@@ -58,8 +63,12 @@ class Peer(ros.Node):
             self.matched = True
             say(event="matched")
 
+    def on_go(self, msg):
+        self.go = True
+
     def tick(self):
-        if self.sent == 0 and self.count_subscribers(self.opts.topic) < self.opts.wait_subscribers:
+        if self.sent == 0 and (not self.go or self.count_subscribers(self.opts.topic)
+                               < self.opts.wait_subscribers):
             return
         if self.sent < self.opts.count:
             self.pub.publish(std_msgs.String(data=str(self.sent)))
@@ -79,6 +88,8 @@ def main():
     parser.add_argument("--reliability", default="reliable")
     parser.add_argument("--durability", default="volatile")
     parser.add_argument("--wait-subscribers", type=int, default=0)
+    parser.add_argument("--start-on", default="", help="pub: wait for a message on this "
+                        "(transient local) topic before the first message")
     opts = parser.parse_args(argv[1:])
     sys.exit(run_node(lambda: Peer(opts), name="peer"))
 

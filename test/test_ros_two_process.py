@@ -38,14 +38,26 @@ def collect(node, topic, qos):
     return got, sub
 
 
+def start_when_matched(node, sub, topic):
+    """Discovery is not symmetric: the writer can match this reader before this reader
+    knows the writer, and a volatile reader drops what comes from a writer it does not know
+    yet. Tell the publisher to start once both sides have matched."""
+    assert spin_until(node, lambda: sub.get_publisher_count() > 0)
+    go = node.create_publisher(std_msgs.String, topic, LATCHED)
+    go.publish(std_msgs.String(data="go"))
+    return go
+
+
 def test_reliable_delivery_is_complete_and_ordered(node, peers):
     got, sub = collect(node, "rel_chatter", RELIABLE)
     p = peers("pub", "--topic", "rel_chatter", "--count", "50", "--period", "0.002",
-              "--wait-subscribers", "1")
+              "--wait-subscribers", "1", "--start-on", "rel_chatter_go")
+    go = start_when_matched(node, sub, "rel_chatter_go")
     p.expect("done")
     assert spin_until(node, lambda: len(got) >= 50)
     assert got == [str(i) for i in range(50)]
     node.destroy_subscription(sub)
+    node.destroy_publisher(go)
 
 
 def test_best_effort_delivery(node, peers):

@@ -24,19 +24,56 @@ def test_trajectory_reaches_goal_at_playtime_with_trapezoid():
     assert p == pytest.approx([0.15, -0.15])
 
 
-def test_motor_command_never_exceeds_envelope():
+def test_motor_force_bound_fits_the_envelope_whichever_way_the_solver_pushes():
     bank = ServoBank(1000, ServoParams())
     rng = np.random.default_rng(0)
     bank.reset(rng.uniform(-1, 1, 1000))
     q = rng.uniform(-1, 1, 1000)
     w = rng.uniform(-6.31, 6.31, 1000)
     vt, force = bank.motor(q, w, 0.0)
-    # torque is applied towards the target velocity; driving means same sign as w
-    driving = np.sign(vt - w) == np.sign(w)
     env = torque_envelope(w, 1.18, 6.31)
-    assert (force[driving] <= env[driving] + 1e-12).all()
-    assert (force <= 1.18 + 1e-12).all()
+    law = 1.18 * (vt / 6.31 - w / 6.31)          # the DC-motor torque at this speed
+    # along the law: its own torque (stall-capped), which is inside the envelope
+    assert force == pytest.approx(np.minimum(np.abs(law), np.where(law * w < 0, env, 1.18)))
+    # against the law the push drives the joint where the law brakes: fits the envelope too
+    for push in (1.0, -1.0):
+        assert (envelope_excess(push * force, w, 1.18, 6.31) <= 1e-12).all()
     assert (np.abs(vt) <= 6.31 + 1e-12).all()
+    # a joint at the no-load speed with the law braking can be pushed neither way
+    bank = ServoBank(1, ServoParams())
+    bank.reset(np.zeros(1))
+    _, f = bank.motor(np.array([0.5]), np.array([6.31]), 0.0)
+    assert f[0] == 0.0
+
+
+def test_walking_policy_torques_fit_the_envelope_at_each_steps_start_speed():
+    """With randomised servos, pushes and contacts: every torque sample inside the envelope
+    at the speed its physics step began with (the old force bound let the solver drive a
+    joint against a braking law past the envelope: 2 samples in the worst episode here)."""
+    from kraby_rl.evaluation.evaluate import evaluate
+    from kraby_rl.resources import resolve_policy
+    res = evaluate(resolve_policy("walk"), episodes=2, seconds=10.0, command=[0.15, 0, 0],
+                   randomized=True, log=lambda *a: None)
+    assert res["worst"]["envelope_violations"] == 0.0
+    assert res["falls"] == 0
+
+
+def test_a_torque_free_servo_reports_no_torque():
+    """PyBullet keeps reporting a motor's last torque once its force bound is 0."""
+    w = KrabyWorld(fixed_base=True)
+    try:
+        w.reset()
+        goal = np.zeros(18)
+        goal[0] = -0.43
+        w.command(goal)
+        for _ in range(3):
+            w.step()
+        assert abs(w.joint_states()[2][0]) > 0.01      # moving: torque on joint 0
+        w.servo.enabled[0] = False
+        w.step()
+        assert w.joint_states()[2][0] == 0.0
+    finally:
+        w.close()
 
 
 def test_envelope_excess_known_values():

@@ -60,11 +60,10 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
             per servo (a randomised episode's servos are stronger or weaker: battery
             voltage moves the whole envelope, and each servo is checked against its own).
         w_tau: (T, 18) joint speeds at the start of the physics step in which each torque
-            was applied [rad/s] (``w`` is the speed at its end); defaults to ``w``. A
-            sample is outside the envelope when its torque is outside it at both speeds:
-            within one 4 ms step a contact can stop a joint, and a torque that fits the
-            speed the joint ended the step with is the implicit solver's discretisation,
-            not a motor beyond its envelope. A sustained excess shows at both ends.
+            was applied [rad/s] (``w`` is the speed at its end); defaults to ``w``. Torques
+            are checked at these speeds: the servo model bounds each step's torque by the
+            envelope at the step's start speed (``core/servo_model``), so any excess is a
+            fault of the model, not a discretisation effect.
 
     Returns:
         dict of floats: duration_s, vx/vy (mean velocity in the initial heading frame) [m/s],
@@ -80,9 +79,7 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
     d = base_pos[-1, :2] - base_pos[0, :2]
     c, s = math.cos(yaw_u[0]), math.sin(yaw_u[0])
     stance = slip[contact]
-    ex = envelope_excess(tau, w, stall_torque, no_load_speed)
-    if w_tau is not None:
-        ex = np.minimum(ex, envelope_excess(tau, w_tau, stall_torque, no_load_speed))
+    ex = envelope_excess(tau, w if w_tau is None else w_tau, stall_torque, no_load_speed)
     return {
         "duration_s": dur,
         "vx": float((c * d[0] + s * d[1]) / dur),

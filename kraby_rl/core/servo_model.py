@@ -15,10 +15,15 @@ The model, per joint:
 
 PyBullet integrates joint torques explicitly, and the tiny link inertias of this robot
 make an explicit PD unstable at a 4 ms step. The motor law is therefore handed to PyBullet
-as an implicit velocity motor: target velocity ``u * w_noload`` with a maximum force of
-``tau_stall * |u - w / w_noload|``. The solver never applies more than the DC-motor torque
-at the current speed, and less only where the explicit law would overshoot, so the
-torque-speed envelope holds exactly.
+as an implicit velocity motor: target velocity ``u * w_noload`` (where the law gives no
+torque) with a force bound. The solver may push either way within the bound: along the law
+to reach the target, or against it, when other forces (a contact, gravity) would carry the
+joint past the target within the step. Along the law the bound is the law's own torque at
+the step's start speed, inside the envelope by construction. Against it, when the law
+brakes, the push drives the joint, so the bound is also capped by the driving envelope at
+that speed. Every torque the solver can apply in a step thus lies inside the envelope at
+the speed the step started with: ``envelope_excess(tau, w_start)`` is 0 for every sample.
+The price: braking from near the no-load speed is weaker than the stall torque.
 """
 
 from __future__ import annotations
@@ -186,8 +191,17 @@ class ServoBank:
         np.clip(u, -1.0, 1.0, out=u)
         self.last_duty = u
         stall, wnl = self.envelope()
-        force = np.abs(u - w / wnl)
+        law = u - w / wnl               # DC-motor torque at this speed, per stall torque
+        force = np.abs(law)
         np.minimum(force, 1.0, out=force)
+        # The solver may push either way within the bound to reach the target velocity:
+        # against the law too, when other forces (a contact, gravity) would carry the joint
+        # past it within the step. Where the law brakes, that other way drives the joint,
+        # so the bound must also fit the driving envelope at this speed.
+        brakes = law * w < 0.0
+        if brakes.any():
+            drive = np.clip(1.0 - np.abs(w) / wnl, 0.0, 1.0)
+            force = np.where(brakes, np.minimum(force, drive), force)
         force *= stall
         if not self.enabled.all():
             force[~self.enabled] = 0.0

@@ -16,6 +16,7 @@ from kraby_rl.core import spec as S
 from kraby_rl.core.command import DEFAULT_COMMAND_RANGES
 from kraby_rl.core.servo_model import ServoParams
 from kraby_rl.envs.base import KrabyWorldEnv
+from kraby_rl.sim.terrain import TerrainSpec, check_terrain, draw_terrain
 from kraby_rl.sim.world import KrabyWorld
 
 
@@ -103,6 +104,11 @@ class HexapodEnv(KrabyWorldEnv):
     from ``reward_weights`` over ``rewards.DEFAULT_WEIGHTS``. Weighted terms are in
     ``info["reward_terms"]``.
 
+    **Terrain**: drawn per episode from ``terrain`` (``sim.terrain.check_terrain``), or
+    given as ``reset(options={"terrain": TerrainSpec(...)})``; ``env.terrain_spec`` is the
+    episode's. Heights are the reward's and the fall test's (body height above the ground
+    under it), never the observation's.
+
     **Termination**: a fall (body below ``fall_height_m``, tilt above ``fall_tilt_rad``, or
     the body touching the ground). **Truncation**: ``episode_s`` of simulated time.
 
@@ -125,6 +131,7 @@ class HexapodEnv(KrabyWorldEnv):
     gait_duty                   ``contract.GAIT_DUTY``           tripod gait duty factor
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
+    terrain                     None (flat)                      ``sim.terrain`` section
     init_noise_rad              0.02                             initial joint noise
     fall_height_m               ``geometry.FALL_HEIGHT_M`` 0.07  fall if body lower [m]
     fall_tilt_rad               ``geometry.FALL_TILT_RAD`` 1.0   fall if tilted more
@@ -141,7 +148,7 @@ class HexapodEnv(KrabyWorldEnv):
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
-                 randomize: dict | None = None,
+                 randomize: dict | None = None, terrain: dict | None = None,
                  init_noise_rad: float = 0.02,
                  fall_height_m: float = G.FALL_HEIGHT_M,
                  fall_tilt_rad: float = G.FALL_TILT_RAD,
@@ -183,6 +190,8 @@ class HexapodEnv(KrabyWorldEnv):
         self.obs_builder = self.contract.observation_builder()
         self.decoder = self.contract.decoder()
         self.randomize = check_randomize(randomize)
+        self.terrain = check_terrain(terrain)
+        self.terrain_spec = TerrainSpec()
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
         self._noise = np.zeros(S.OBS_SIZE)
@@ -246,7 +255,12 @@ class HexapodEnv(KrabyWorldEnv):
                                                      J.NUM_JOINTS)
         if self.randomize:
             self._randomize_episode()
-        self._state = self.world.reset(q0)
+        if "terrain" in options:
+            spec = options["terrain"]
+            self.terrain_spec = spec if isinstance(spec, TerrainSpec) else TerrainSpec(**spec)
+        elif self.terrain["kinds"] != {"flat": 1.0}:     # (flat only: no draw, same stream)
+            self.terrain_spec = draw_terrain(self.terrain, self.np_random)
+        self._state = self.world.reset(q0, terrain=self.terrain_spec)
         self._yaw0 = self._yaw()
         self._heading_cmd = 0.0
         self._last_action = np.zeros(S.ACTION_SIZE)
@@ -262,13 +276,13 @@ class HexapodEnv(KrabyWorldEnv):
             self._maybe_push(self.world.t)
         s = self._state = self.world.state()
         self._steps += 1
-        fell = G.fallen(s.base_pos[2], s.gravity_body, s.body_contact, self.fall_height,
-                        self.fall_tilt)
+        fell = G.fallen(s.base_pos[2] - s.ground_z, s.gravity_body, s.body_contact,
+                        self.fall_height, self.fall_tilt)
         self._heading_cmd += self.command[2] * self.dt
         terms = R.weighted_terms(
             self.weights, self.sigma, self.dt, lin_vel_body=s.lin_vel_body,
             ang_vel_body=s.ang_vel_body, command=self.command, gravity_body=s.gravity_body,
-            action=a, last_action=self._last_action, fell=fell, height=s.base_pos[2],
+            action=a, last_action=self._last_action, fell=fell, height=s.base_pos[2] - s.ground_z,
             tau=s.tau, joint_speed=s.w, foot_slip_speed=s.foot_slip,
             heading_err=self._yaw() - self._yaw0 - self._heading_cmd)
         reward = sum(terms.values())
@@ -285,7 +299,8 @@ class HexapodEnv(KrabyWorldEnv):
         return {"reward_terms": terms, "command": self.command.copy(),
                 "base_velocity": s.lin_vel_body.copy(), "yaw_rate": float(s.ang_vel_body[2]),
                 "base_pos": s.base_pos.copy(), "base_quat": s.base_quat.copy(),
-                "q": s.q.copy(), "fell": fell, "t": s.t}
+                "q": s.q.copy(), "fell": fell, "t": s.t, "terrain": self.terrain_spec.label(),
+                "ground_z": s.ground_z}
 
     @property
     def robot_state(self):

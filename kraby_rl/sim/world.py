@@ -17,6 +17,7 @@ import pybullet as pb
 from kraby_rl.core import joints as J
 from kraby_rl.core.servo_model import ServoBank, ServoParams
 from kraby_rl.core.urdf import find_urdf
+from kraby_rl.sim.terrain import Terrain, TerrainSpec
 
 
 @dataclass
@@ -38,7 +39,10 @@ class RobotState:
         foot_contact: (6,) bool, foot touching the ground.
         foot_slip: (6,) horizontal speed of each foot's contact point [m/s] (0 in swing).
         foot_pos: (6, 3) foot centres in the world [m].
-        body_contact: True if anything but a foot touches the ground.
+        body_contact: True if the body, a coxa or a femur touches anything, or a shin the
+            ground plane (a shin against an obstacle is part of climbing).
+        ground_z: terrain height under the body's origin [m] (0 on the bare plane): the
+            body's height above the ground is ``base_pos[2] - ground_z``.
     """
 
     t: float
@@ -56,6 +60,7 @@ class RobotState:
     foot_slip: np.ndarray
     foot_pos: np.ndarray
     body_contact: bool
+    ground_z: float = 0.0
 
 
 def quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
@@ -114,6 +119,7 @@ class KrabyWorld:
         self.jidx = [by_name[n] for n in J.JOINT_NAMES]
         self.feet = [link_by_name[f"{p}_foot"] for p in J.LEG_PREFIXES]
         self._foot_slot = {li: k for k, li in enumerate(self.feet)}
+        self._shins = {link_by_name[f"{p}_tibia_link"] for p in J.LEG_PREFIXES}
         # Disable PyBullet's default joint motors; the servo model drives the joints.
         pb.setJointMotorControlArray(self.robot, self.jidx, pb.VELOCITY_CONTROL,
                                      forces=[0.0] * J.NUM_JOINTS, physicsClientId=c)
@@ -126,6 +132,8 @@ class KrabyWorld:
         self._queue: deque = deque()
         self.t = 0.0
         self._w_tau = np.zeros(J.NUM_JOINTS)
+        self._force = np.zeros(J.NUM_JOINTS)
+        self.terrain = None
         self._saved = pb.saveState(physicsClientId=c)
 
     # --- configuration -------------------------------------------------------------------
@@ -152,12 +160,20 @@ class KrabyWorld:
 
     # --- episode -------------------------------------------------------------------------
     def reset(self, q0: np.ndarray | None = None, base_xy=(0.0, 0.0), base_yaw: float = 0.0,
-              base_height: float | None = None) -> RobotState:
-        """Put the robot at rest in pose ``q0`` [rad] (default stance), feet on the ground."""
+              base_height: float | None = None, terrain: TerrainSpec | None = None
+              ) -> RobotState:
+        """Put the robot at rest in pose ``q0`` [rad] (default stance), feet on the ground
+        (of ``terrain``, built anew: None or flat is the bare plane)."""
         c = self.cid
+        if self.terrain is not None:       # the saved state knows only the plane and robot
+            self.terrain.remove()
+            self.terrain = None
         pb.restoreState(self._saved, physicsClientId=c)
+        if terrain is not None and terrain.kind != "flat":
+            self.terrain = Terrain(c, terrain)
         q0 = J.DEFAULT_POSE if q0 is None else np.asarray(q0, dtype=float)
         z = 0.30 if self.fixed_base else (self.base_height if base_height is None else base_height)
+        z += self.ground_height(base_xy[0], base_xy[1])
         orn = pb.getQuaternionFromEuler([0, 0, base_yaw])
         pb.resetBasePositionAndOrientation(self.robot, [base_xy[0], base_xy[1], z], orn,
                                            physicsClientId=c)
@@ -168,6 +184,7 @@ class KrabyWorld:
         self.servo.reset(q0, 0.0)
         self._queue.clear()
         self._w_tau = np.zeros(J.NUM_JOINTS)
+        self._force = np.zeros(J.NUM_JOINTS)
         return self.state()
 
     def command(self, q_goal: np.ndarray) -> None:
@@ -192,14 +209,22 @@ class KrabyWorld:
                                      forces=force, physicsClientId=c)
         pb.stepSimulation(physicsClientId=c)
         self._w_tau = w
+        self._force = force
         self.t += self.physics_dt
 
     # --- sensing -------------------------------------------------------------------------
+    def ground_height(self, x: float, y: float) -> float:
+        """Terrain height [m] at world (x, y) (0 on the bare plane)."""
+        return 0.0 if self.terrain is None else self.terrain.height(x, y)
+
     def joint_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(q [rad], w [rad/s], tau [N*m]) of the 18 joints, now."""
         js = pb.getJointStates(self.robot, self.jidx, physicsClientId=self.cid)
-        return (np.array([s[0] for s in js]), np.array([s[1] for s in js]),
-                np.array([s[3] for s in js]))
+        # A motor with no force bound is left out of the solver and PyBullet keeps
+        # reporting the torque it applied last: such a motor gave none.
+        tau = np.array([s[3] for s in js])
+        tau[self._force <= 0.0] = 0.0
+        return np.array([s[0] for s in js]), np.array([s[1] for s in js]), tau
 
     def state(self) -> RobotState:
         """Ground-truth state after the last step."""
@@ -213,10 +238,14 @@ class KrabyWorld:
         body_contact = False
         links = pb.getLinkStates(r, self.feet, computeLinkVelocity=1, physicsClientId=c)
         foot_pos = np.array([s[0] for s in links])
-        for cp in pb.getContactPoints(bodyA=r, bodyB=self.plane, physicsClientId=c):
+        for cp in pb.getContactPoints(bodyA=r, physicsClientId=c):
+            if cp[2] == r:                  # the robot touching itself
+                continue
             k = self._foot_slot.get(cp[3])
             if k is None:
-                body_contact = True
+                # a shin against an obstacle is part of climbing; on the plane it is a fall
+                if cp[3] not in self._shins or cp[2] == self.plane:
+                    body_contact = True
                 continue
             if cp[9] <= 0.0:
                 continue
@@ -231,7 +260,8 @@ class KrabyWorld:
             lin_vel_body=R.T @ np.array(lin), ang_vel_body=R.T @ np.array(ang),
             gravity_body=-R[2, :].copy(), q=q, w=w, tau=tau, w_tau=self._w_tau.copy(),
             foot_contact=contact,
-            foot_slip=slip, foot_pos=foot_pos, body_contact=body_contact)
+            foot_slip=slip, foot_pos=foot_pos, body_contact=body_contact,
+            ground_z=self.ground_height(pos[0], pos[1]))
 
     def render(self, width: int = 320, height: int = 240) -> np.ndarray:
         """(height, width, 3) uint8 image from a camera following the body (no display)."""

@@ -117,6 +117,14 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
     mod, _, cls = entry.partition(":")
     import importlib
     _check_kwargs("config key 'env'", cfg.env, getattr(importlib.import_module(mod), cls))
+    from kraby_rl.envs.hexapod_env import check_randomize
+    from kraby_rl.sim.terrain import check_terrain
+    for key, check in (("randomize", check_randomize), ("terrain", check_terrain)):
+        if cfg.env.get(key) is not None:
+            try:
+                check(cfg.env[key])
+            except ValueError as exc:
+                raise ConfigError(f"config key 'env': {exc}") from None
     if check_algo_kwargs:
         _check_kwargs(f"config key 'algo_kwargs' ({cfg.algorithm})", cfg.algo_kwargs,
                       _algo_class(cfg.algorithm))
