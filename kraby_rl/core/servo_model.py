@@ -117,6 +117,11 @@ class ServoBank:
         self._external = None
         self.enabled = np.ones(n, dtype=bool)
         """Per-servo torque enable; a disabled servo gives no torque (torque free)."""
+        self.weak = np.ones(n)
+        """Per-servo fault factor on the stall torque (a weak servo), on top of strength."""
+        self.stuck = np.zeros(n, dtype=bool)
+        """Per-servo: holds the position it had at reset, whatever the goal (jammed)."""
+        self._stuck_at = np.zeros(n)
         self.last_duty = np.zeros(n)
         """Duty (-1..1) of the last ``motor`` call."""
         self._set_timing()
@@ -124,7 +129,8 @@ class ServoBank:
     def envelope(self) -> tuple[np.ndarray, np.ndarray]:
         """(stall torque [N*m], no-load speed [rad/s]) of each servo, scales applied: the
         torque-speed envelope ``motor`` realises and evaluation checks against."""
-        return self.params.stall_torque * self.strength, self.params.no_load_speed * self.speed
+        return (self.params.stall_torque * self.strength * self.weak,
+                self.params.no_load_speed * self.speed)
 
     def _set_timing(self):
         T = self.params.playtime_s
@@ -134,6 +140,7 @@ class ServoBank:
     def reset(self, q: np.ndarray, t: float = 0.0) -> None:
         """Hold the current position: setpoint = goal = ``q`` [rad]."""
         self._p0 = np.array(q, dtype=float)
+        self._stuck_at = self._p0.copy()
         self._goal = self._p0.copy()
         self._vmax = np.zeros(self.n)
         self._t0 = t
@@ -185,6 +192,9 @@ class ServoBank:
         """
         prm = self.params
         sp, sv = self.setpoint(t)
+        if self.stuck.any():
+            sp[self.stuck] = self._stuck_at[self.stuck]
+            sv[self.stuck] = 0.0
         u = prm.kp * (sp - q)
         if prm.kd:
             u += prm.kd * (sv - w)

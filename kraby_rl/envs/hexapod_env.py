@@ -16,6 +16,7 @@ from kraby_rl.core import spec as S
 from kraby_rl.core.command import DEFAULT_COMMAND_RANGES
 from kraby_rl.core.servo_model import ServoParams
 from kraby_rl.envs.base import KrabyWorldEnv
+from kraby_rl.sim.faults import FaultSpec, check_faults, draw_faults
 from kraby_rl.sim.terrain import TerrainSpec, check_terrain, draw_terrain
 from kraby_rl.sim.world import KrabyWorld
 
@@ -107,7 +108,9 @@ class HexapodEnv(KrabyWorldEnv):
     **Terrain**: drawn per episode from ``terrain`` (``sim.terrain.check_terrain``), or
     given as ``reset(options={"terrain": TerrainSpec(...)})``; ``env.terrain_spec`` is the
     episode's. Heights are the reward's and the fall test's (body height above the ground
-    under it), never the observation's.
+    under it), never the observation's. **Faults** (torque-free servos or legs, weak or
+    jammed servos, a payload) likewise: ``faults`` section or ``options["faults"]``,
+    ``env.fault_spec``; never observed.
 
     **Termination**: a fall (body below ``fall_height_m``, tilt above ``fall_tilt_rad``, or
     the body touching the ground). **Truncation**: ``episode_s`` of simulated time.
@@ -132,6 +135,7 @@ class HexapodEnv(KrabyWorldEnv):
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
+    faults                      None (healthy)                   ``sim.faults`` section
     init_noise_rad              0.02                             initial joint noise
     fall_height_m               ``geometry.FALL_HEIGHT_M`` 0.07  fall if body lower [m]
     fall_tilt_rad               ``geometry.FALL_TILT_RAD`` 1.0   fall if tilted more
@@ -149,6 +153,7 @@ class HexapodEnv(KrabyWorldEnv):
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
                  randomize: dict | None = None, terrain: dict | None = None,
+                 faults: dict | None = None,
                  init_noise_rad: float = 0.02,
                  fall_height_m: float = G.FALL_HEIGHT_M,
                  fall_tilt_rad: float = G.FALL_TILT_RAD,
@@ -192,6 +197,8 @@ class HexapodEnv(KrabyWorldEnv):
         self.randomize = check_randomize(randomize)
         self.terrain = check_terrain(terrain)
         self.terrain_spec = TerrainSpec()
+        self.faults = check_faults(faults)
+        self.fault_spec = FaultSpec()
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
         self._noise = np.zeros(S.OBS_SIZE)
@@ -260,7 +267,16 @@ class HexapodEnv(KrabyWorldEnv):
             self.terrain_spec = spec if isinstance(spec, TerrainSpec) else TerrainSpec(**spec)
         elif self.terrain["kinds"] != {"flat": 1.0}:     # (flat only: no draw, same stream)
             self.terrain_spec = draw_terrain(self.terrain, self.np_random)
-        self._state = self.world.reset(q0, terrain=self.terrain_spec)
+        else:
+            self.terrain_spec = TerrainSpec()
+        if "faults" in options:
+            spec = options["faults"]
+            self.fault_spec = spec if isinstance(spec, FaultSpec) else FaultSpec(**spec)
+        elif self.faults["kinds"] != {"none": 1.0} or self.faults["payload_kg"][1] > 0:
+            self.fault_spec = draw_faults(self.faults, self.np_random)
+        else:
+            self.fault_spec = FaultSpec()
+        self._state = self.world.reset(q0, terrain=self.terrain_spec, faults=self.fault_spec)
         self._yaw0 = self._yaw()
         self._heading_cmd = 0.0
         self._last_action = np.zeros(S.ACTION_SIZE)
@@ -300,7 +316,7 @@ class HexapodEnv(KrabyWorldEnv):
                 "base_velocity": s.lin_vel_body.copy(), "yaw_rate": float(s.ang_vel_body[2]),
                 "base_pos": s.base_pos.copy(), "base_quat": s.base_quat.copy(),
                 "q": s.q.copy(), "fell": fell, "t": s.t, "terrain": self.terrain_spec.label(),
-                "ground_z": s.ground_z}
+                "faults": self.fault_spec.label(), "ground_z": s.ground_z}
 
     @property
     def robot_state(self):

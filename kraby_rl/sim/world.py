@@ -17,6 +17,7 @@ import pybullet as pb
 from kraby_rl.core import joints as J
 from kraby_rl.core.servo_model import ServoBank, ServoParams
 from kraby_rl.core.urdf import find_urdf
+from kraby_rl.sim.faults import FaultSpec
 from kraby_rl.sim.terrain import Terrain, TerrainSpec
 
 
@@ -134,6 +135,8 @@ class KrabyWorld:
         self._w_tau = np.zeros(J.NUM_JOINTS)
         self._force = np.zeros(J.NUM_JOINTS)
         self.terrain = None
+        self.faults = FaultSpec()
+        self._payload = None
         self._saved = pb.saveState(physicsClientId=c)
 
     # --- configuration -------------------------------------------------------------------
@@ -160,14 +163,18 @@ class KrabyWorld:
 
     # --- episode -------------------------------------------------------------------------
     def reset(self, q0: np.ndarray | None = None, base_xy=(0.0, 0.0), base_yaw: float = 0.0,
-              base_height: float | None = None, terrain: TerrainSpec | None = None
-              ) -> RobotState:
+              base_height: float | None = None, terrain: TerrainSpec | None = None,
+              faults: FaultSpec | None = None) -> RobotState:
         """Put the robot at rest in pose ``q0`` [rad] (default stance), feet on the ground
-        (of ``terrain``, built anew: None or flat is the bare plane)."""
+        (of ``terrain``, built anew: None or flat is the bare plane), with ``faults`` (None:
+        every servo healthy, no payload)."""
         c = self.cid
         if self.terrain is not None:       # the saved state knows only the plane and robot
             self.terrain.remove()
             self.terrain = None
+        if self._payload is not None:
+            pb.removeBody(self._payload, physicsClientId=c)
+            self._payload = None
         pb.restoreState(self._saved, physicsClientId=c)
         if terrain is not None and terrain.kind != "flat":
             self.terrain = Terrain(c, terrain)
@@ -182,10 +189,35 @@ class KrabyWorld:
             pb.resetJointState(self.robot, j, float(q0[k]), 0.0, physicsClientId=c)
         self.t = 0.0
         self.servo.reset(q0, 0.0)
+        self.faults = faults or FaultSpec()
+        limp, stuck, weak = self.faults.masks()
+        self.servo.enabled = ~limp
+        self.servo.stuck = stuck
+        self.servo.weak = weak
+        if self.faults.payload_kg > 0:
+            self._add_payload(self.faults.payload_kg, self.faults.payload_xy)
         self._queue.clear()
         self._w_tau = np.zeros(J.NUM_JOINTS)
         self._force = np.zeros(J.NUM_JOINTS)
         return self.state()
+
+    PAYLOAD_HALF_M = (0.03, 0.03, 0.015)
+    PAYLOAD_Z_M = 0.04
+    """Payload box half-size and its centre's height above base_link [m]."""
+
+    def _add_payload(self, mass: float, xy) -> None:
+        """A box of ``mass`` [kg] fixed on top of the body at ``xy`` (base_link) [m]."""
+        c, r = self.cid, self.robot
+        offset = [float(xy[0]), float(xy[1]), self.PAYLOAD_Z_M]
+        pos, orn = pb.getBasePositionAndOrientation(r, physicsClientId=c)
+        at, _ = pb.multiplyTransforms(pos, orn, offset, [0, 0, 0, 1])
+        shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(self.PAYLOAD_HALF_M),
+                                        physicsClientId=c)
+        self._payload = pb.createMultiBody(mass, shape, basePosition=at, baseOrientation=orn,
+                                           physicsClientId=c)
+        pb.setCollisionFilterPair(self._payload, r, -1, -1, 0, physicsClientId=c)
+        pb.createConstraint(r, -1, self._payload, -1, pb.JOINT_FIXED, [0, 0, 0], offset,
+                            [0, 0, 0], physicsClientId=c)
 
     def command(self, q_goal: np.ndarray) -> None:
         """Send new servo goals [rad] (18,); they reach the servos after the latency."""

@@ -118,8 +118,10 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
     import importlib
     _check_kwargs("config key 'env'", cfg.env, getattr(importlib.import_module(mod), cls))
     from kraby_rl.envs.hexapod_env import check_randomize
+    from kraby_rl.sim.faults import check_faults
     from kraby_rl.sim.terrain import check_terrain
-    for key, check in (("randomize", check_randomize), ("terrain", check_terrain)):
+    for key, check in (("randomize", check_randomize), ("terrain", check_terrain),
+                       ("faults", check_faults)):
         if cfg.env.get(key) is not None:
             try:
                 check(cfg.env[key])
