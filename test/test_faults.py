@@ -105,8 +105,8 @@ def test_faults_are_checked_and_drawn_from_the_config():
     assert all(0.4 <= s <= 0.6 for d in weak for s in d.weak.values())
     assert all(0.1 <= d.payload_kg <= 0.5 and math.hypot(*d.payload_xy) <= 0.05 + 1e-9
                for d in drawn)
-    for bad, said in [({"kinds": {"gremlin": 1}}, "faults.kinds: expected"),
-                      ({"weak_strength": [0.0, 0.5]}, "faults.weak_strength: expected"),
+    for bad, said in [({"kinds": {"gremlin": 1}}, "faults.kinds: unknown kind 'gremlin'"),
+                      ({"weak_strength": [0.0, 0.5]}, "with 0.0 < low <= high <= 1.0"),
                       ({"payload_kg": [0, 5]}, "high <= 2.0, found [0, 5]"),
                       ({"limp": 1}, "unknown key 'limp'")]:
         with pytest.raises(ValueError) as exc:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kraby_rl.core import joints as J
+from kraby_rl.sim.sections import interval, weights
 
 KINDS = ("none", "limp_servo", "limp_leg", "weak_servo", "stuck_servo")
 DEFAULTS = {"weak_strength": (0.4, 0.9), "payload_kg": (0.0, 0.0), "payload_offset_m": 0.05}
@@ -106,22 +107,10 @@ def check_faults(section: dict | None) -> dict:
         raise ValueError(f"faults: expected a mapping, found {section!r}")
     for key, value in section.items():
         if key == "kinds":
-            if not isinstance(value, dict) or not value or any(
-                    k not in KINDS or not (isinstance(w, (int, float)) and w >= 0)
-                    for k, w in value.items()) or sum(value.values()) <= 0:
-                raise ValueError(f"faults.kinds: expected {{kind: weight >= 0}} (not all 0) "
-                                 f"with kinds from {KINDS}, found {value!r}")
-            out["kinds"] = {k: float(w) for k, w in value.items()}
+            out["kinds"] = weights("faults.kinds", value, KINDS)
         elif key in LIMITS:
-            lo, hi = LIMITS[key]
-            ok = (isinstance(value, (list, tuple)) and len(value) == 2
-                  and all(isinstance(v, (int, float)) for v in value)
-                  and lo <= value[0] <= value[1] <= hi)
-            if not ok or (key == "weak_strength" and value[0] <= 0):
-                raise ValueError(f"faults.{key}: expected [low, high] with {lo} "
-                                 f"{'<' if key == 'weak_strength' else '<='} low <= high <= "
-                                 f"{hi}, found {value!r}")
-            out[key] = (float(value[0]), float(value[1]))
+            out[key] = interval(f"faults.{key}", value, *LIMITS[key],
+                                low_open=key == "weak_strength")
         elif key == "payload_offset_m":
             if not (isinstance(value, (int, float)) and 0 <= value <= 0.1):
                 raise ValueError(f"faults.payload_offset_m: expected 0..0.1 m, found "

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as pb
 
+from kraby_rl.sim.sections import interval, weights
+
 KINDS = ("flat", "rough", "blocks", "steps", "stairs", "slope")
 RANGE_KEYS = {"rough_m": (0.0, 0.05), "blocks_m": (0.0, 0.08), "step_m": (-0.08, 0.08),
               "stairs_m": (-0.08, 0.08), "slope_deg": (-25.0, 25.0)}
@@ -109,26 +111,9 @@ def check_terrain(section: dict | None) -> dict:
     out = {"kinds": {"flat": 1.0}, **DEFAULT_RANGES}
     for key, value in section.items():
         if key == "kinds":
-            if not isinstance(value, dict) or not value:
-                raise ValueError(f"terrain.kinds: expected {{kind: weight}} with kinds from "
-                                 f"{KINDS}, found {value!r}")
-            for k, wgt in value.items():
-                if k not in KINDS:
-                    raise ValueError(f"terrain.kinds: unknown kind {k!r}; allowed {KINDS}")
-                if not (isinstance(wgt, (int, float)) and wgt >= 0):
-                    raise ValueError(f"terrain.kinds.{k}: expected a weight >= 0, found "
-                                     f"{wgt!r}")
-            if sum(value.values()) <= 0:
-                raise ValueError(f"terrain.kinds: the weights sum to 0: {value!r}")
-            out["kinds"] = {k: float(w) for k, w in value.items()}
+            out["kinds"] = weights("terrain.kinds", value, KINDS)
         elif key in RANGE_KEYS:
-            lo, hi = RANGE_KEYS[key]
-            if not (isinstance(value, (list, tuple)) and len(value) == 2
-                    and all(isinstance(v, (int, float)) for v in value)
-                    and lo <= value[0] <= value[1] <= hi):
-                raise ValueError(f"terrain.{key}: expected [low, high] with {lo} <= low <= "
-                                 f"high <= {hi}, found {value!r}")
-            out[key] = (float(value[0]), float(value[1]))
+            out[key] = interval(f"terrain.{key}", value, *RANGE_KEYS[key])
         else:
             raise ValueError(f"terrain: unknown key {key!r}; allowed "
                              f"{['kinds', *RANGE_KEYS]}")
