@@ -80,10 +80,13 @@ def _checked(policy):
 
 
 def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
-                frame_every: int = 2) -> dict:
-    """One episode of Hexapod-v0; returns its return, fall flag and gait figures."""
+                frame_every: int = 2, options: dict | None = None) -> dict:
+    """One episode of Hexapod-v0; returns its return, fall flag and gait figures.
+    ``options`` go to ``env.reset`` (terrain, faults), with ``command`` when given."""
     u = env.unwrapped
-    opts = {"command": command} if command is not None else None
+    opts = dict(options or {})
+    if command is not None:
+        opts["command"] = command
     obs, _ = env.reset(seed=seed, options=opts)
     rec = {k: [] for k in ("pos", "yaw", "contact", "slip", "w", "tau", "w_tau", "h", "tilt")}
     ret, fell, k = 0.0, False, 0
