@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kraby_rl.core.servo_model import ServoBank, ServoParams, envelope_excess, torque_envelope
+from kraby_rl.core.servo_model import ServoBank, ServoParams, envelope_excess
 from kraby_rl.sim.world import KrabyWorld
 
 
@@ -24,56 +24,40 @@ def test_trajectory_reaches_goal_at_playtime_with_trapezoid():
     assert p == pytest.approx([0.15, -0.15])
 
 
-def test_motor_force_bound_fits_the_envelope_whichever_way_the_solver_pushes():
+def test_motor_torque_is_the_dc_law_inside_the_envelope():
     bank = ServoBank(1000, ServoParams())
     rng = np.random.default_rng(0)
     bank.reset(rng.uniform(-1, 1, 1000))
     q = rng.uniform(-1, 1, 1000)
-    w = rng.uniform(-6.31, 6.31, 1000)
-    vt, force = bank.motor(q, w, 0.0)
-    env = torque_envelope(w, 1.18, 6.31)
-    law = 1.18 * (vt / 6.31 - w / 6.31)          # the DC-motor torque at this speed
-    # along the law: its own torque (stall-capped), which is inside the envelope
-    assert force == pytest.approx(np.minimum(np.abs(law), np.where(law * w < 0, env, 1.18)))
-    # against the law the push drives the joint where the law brakes: fits the envelope too
-    for push in (1.0, -1.0):
-        assert (envelope_excess(push * force, w, 1.18, 6.31) <= 1e-12).all()
-    assert (np.abs(vt) <= 6.31 + 1e-12).all()
-    # a joint at the no-load speed with the law braking can be pushed neither way
-    bank = ServoBank(1, ServoParams())
-    bank.reset(np.zeros(1))
-    _, f = bank.motor(np.array([0.5]), np.array([6.31]), 0.0)
-    assert f[0] == 0.0
+    w = rng.uniform(-8.0, 8.0, 1000)           # beyond the no-load speed too (an impact)
+    tau = bank.torque(q, w, 0.0)
+    u = bank.last_duty
+    assert tau == pytest.approx(1.18 * np.clip(u - w / 6.31, -1, 1))
+    assert (envelope_excess(tau, w, 1.18, 6.31) <= 1e-12).all()
+    assert np.abs(tau).max() <= 1.18 + 1e-12
+    # beyond the no-load speed the motor only brakes
+    fast = np.abs(w) > 6.31
+    assert (tau[fast] * w[fast] <= 0).all()
+    # a torque-free servo gives nothing; a weak one a share of the stall torque
+    bank.enabled[:10] = False
+    bank.weak[10:20] = 0.5
+    tau2 = bank.torque(q, w, 0.0)
+    assert (tau2[:10] == 0).all()
+    assert tau2[10:20] == pytest.approx(0.5 * tau[10:20])
 
 
 def test_walking_policy_torques_fit_the_envelope_at_each_steps_start_speed():
     """With randomised servos, pushes and contacts: every torque sample inside the envelope
-    at the speed its physics step began with (the old force bound let the solver drive a
-    joint against a braking law past the envelope: 2 samples in the worst episode here)."""
+    at the speed its physics step began with (the implicit velocity motor used before let
+    the solver drive a joint against a braking law past the envelope: 2 samples in the worst
+    episode here), and no joint faster than the no-load speed (it reached 2.5 x)."""
     from kraby_rl.evaluation.evaluate import evaluate
     from kraby_rl.resources import resolve_policy
     res = evaluate(resolve_policy("walk"), episodes=2, seconds=10.0, command=[0.15, 0, 0],
                    randomized=True, log=lambda *a: None)
     assert res["worst"]["envelope_violations"] == 0.0
+    assert res["worst"]["joint_speed_peak"] <= 6.31 * 1.05
     assert res["falls"] == 0
-
-
-def test_a_torque_free_servo_reports_no_torque():
-    """PyBullet keeps reporting a motor's last torque once its force bound is 0."""
-    w = KrabyWorld(fixed_base=True)
-    try:
-        w.reset()
-        goal = np.zeros(18)
-        goal[0] = -0.43
-        w.command(goal)
-        for _ in range(3):
-            w.step()
-        assert abs(w.joint_states()[2][0]) > 0.01      # moving: torque on joint 0
-        w.servo.enabled[0] = False
-        w.step()
-        assert w.joint_states()[2][0] == 0.0
-    finally:
-        w.close()
 
 
 def test_envelope_excess_known_values():
@@ -122,3 +106,21 @@ def test_bad_servo_params_are_named():
         ServoParams(accel_ratio=0.7)
     with pytest.raises(ValueError, match="playtime_s must be > 0, found 0"):
         ServoParams(playtime_s=0)
+
+
+def test_mass_randomisation_keeps_the_reflected_rotor_inertia():
+    """PyBullet recomputes a link's inertia from its collision shape when only its mass
+    is changed: that would drop the gearbox's inertia (and make the explicit torque
+    unstable: a joint at 100 rad/s in the first control step)."""
+    import pybullet as pb
+    w = KrabyWorld()
+    try:
+        link = w.jidx[4]
+        before = pb.getDynamicsInfo(w.robot, link, physicsClientId=w.cid)[2]
+        w.set_mass_scale({link: 1.2})
+        mass, _, after = pb.getDynamicsInfo(w.robot, link, physicsClientId=w.cid)[:3]
+        assert mass == pytest.approx(1.2 * w.nominal_masses[link])
+        assert after == pytest.approx(before)
+        assert max(before) > 1e-3               # the armature dominates the link's own
+    finally:
+        w.close()

@@ -71,7 +71,8 @@ def test_pushes_and_observation_noise_happen():
             obs, _r, _term, _trunc, info = env.step(np.zeros(18))
             speeds.append(np.linalg.norm(info["base_velocity"][:2]))
             gyro.append(obs[S.OBS_SLICES["base_ang_vel"]])
-        peak[name] = (max(speeds), np.std(gyro))
+        # after 0.1 s: the first steps settle the reset pose (1 cm/s and a rock of the body)
+        peak[name] = (max(speeds[5:]), np.std(gyro[5:]))
         env.close()
     assert peak["quiet"][0] < 0.01 < peak["noisy"][0]
     assert peak["noisy"][1] > 5 * peak["quiet"][1]

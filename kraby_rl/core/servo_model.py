@@ -13,17 +13,16 @@ The model, per joint:
    only at rest, none at the no-load speed in the driving direction. Braking torque is
    capped at the stall torque.
 
-PyBullet integrates joint torques explicitly, and the tiny link inertias of this robot
-make an explicit PD unstable at a 4 ms step. The motor law is therefore handed to PyBullet
-as an implicit velocity motor: target velocity ``u * w_noload`` (where the law gives no
-torque) with a force bound. The solver may push either way within the bound: along the law
-to reach the target, or against it, when other forces (a contact, gravity) would carry the
-joint past the target within the step. Along the law the bound is the law's own torque at
-the step's start speed, inside the envelope by construction. Against it, when the law
-brakes, the push drives the joint, so the bound is also capped by the driving envelope at
-that speed. Every torque the solver can apply in a step thus lies inside the envelope at
-the speed the step started with: ``envelope_excess(tau, w_start)`` is 0 for every sample.
-The price: braking from near the no-load speed is weaker than the stall torque.
+The torque is applied explicitly (PyBullet ``TORQUE_CONTROL``) for the whole physics step.
+This is stable at 4 ms because each joint carries the gearbox's reflected rotor inertia
+(``joints.SERVO_REFLECTED_INERTIA``, in the URDF): the position loop's stiffness
+``tau_stall * kp`` and the back-EMF damping ``tau_stall / w_noload`` against 2e-3 kg*m^2
+give ``omega * dt`` of about 0.34 and ``damping * dt`` of about 0.37, well inside explicit
+integration's limit of 2. Being the law at the step's start speed, clipped at the stall
+torque, the torque is inside the envelope at that speed by construction, whatever the
+contacts do during the step. (An implicit velocity motor, used before, let the solver push
+against the law within a step and drive a joint past the envelope, and let impacts spin
+joints to 2.5 x the no-load speed.)
 """
 
 from __future__ import annotations
@@ -179,16 +178,14 @@ class ServoBank:
         a = v / ta
         return self._goal - 0.5 * a * rem * rem, a * rem
 
-    def motor(self, q: np.ndarray, w: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Velocity-motor command that realises the DC-motor law at time ``t``.
+    def torque(self, q: np.ndarray, w: np.ndarray, t: float) -> np.ndarray:
+        """Motor torque [N*m] (n,) at time ``t``: the DC-motor law at the measured speed,
+        ``tau_stall * clip(u - w / w_noload, -1, 1)``, 0 for a torque-free servo.
 
         Args:
             q: (n,) measured joint angles [rad].
             w: (n,) measured joint speeds [rad/s].
             t: time [s].
-
-        Returns:
-            (target velocity [rad/s], maximum motor torque [N*m]), both (n,).
         """
         prm = self.params
         sp, sv = self.setpoint(t)
@@ -201,18 +198,9 @@ class ServoBank:
         np.clip(u, -1.0, 1.0, out=u)
         self.last_duty = u
         stall, wnl = self.envelope()
-        law = u - w / wnl               # DC-motor torque at this speed, per stall torque
-        force = np.abs(law)
-        np.minimum(force, 1.0, out=force)
-        # The solver may push either way within the bound to reach the target velocity:
-        # against the law too, when other forces (a contact, gravity) would carry the joint
-        # past it within the step. Where the law brakes, that other way drives the joint,
-        # so the bound must also fit the driving envelope at this speed.
-        brakes = law * w < 0.0
-        if brakes.any():
-            drive = np.clip(1.0 - np.abs(w) / wnl, 0.0, 1.0)
-            force = np.where(brakes, np.minimum(force, drive), force)
-        force *= stall
+        law = u - w / wnl
+        np.clip(law, -1.0, 1.0, out=law)
+        law *= stall
         if not self.enabled.all():
-            force[~self.enabled] = 0.0
-        return u * wnl, force
+            law[~self.enabled] = 0.0
+        return law

@@ -126,14 +126,16 @@ class KrabyWorld:
                                      forces=[0.0] * J.NUM_JOINTS, physicsClientId=c)
         pb.changeDynamics(self.plane, -1, lateralFriction=1.0, physicsClientId=c)
         n_links = pb.getNumJoints(self.robot, physicsClientId=c)
-        self.nominal_masses = {i: pb.getDynamicsInfo(self.robot, i, physicsClientId=c)[0]
-                               for i in range(-1, n_links)}
+        info = {i: pb.getDynamicsInfo(self.robot, i, physicsClientId=c)
+                for i in range(-1, n_links)}
+        self.nominal_masses = {i: d[0] for i, d in info.items()}
+        self.nominal_inertia = {i: d[2] for i, d in info.items()}
         self.set_friction(friction)
         self.servo = ServoBank(J.NUM_JOINTS, servo)
         self._queue: deque = deque()
         self.t = 0.0
         self._w_tau = np.zeros(J.NUM_JOINTS)
-        self._force = np.zeros(J.NUM_JOINTS)
+        self._tau = np.zeros(J.NUM_JOINTS)
         self.terrain = None
         self.faults = FaultSpec()
         self._payload = None
@@ -150,9 +152,14 @@ class KrabyWorld:
         self.friction = float(mu)
 
     def set_mass_scale(self, scales: dict) -> None:
-        """Scale link masses: ``{link_index: factor}`` (-1 = base), relative to the URDF."""
+        """Scale link masses: ``{link_index: factor}`` (-1 = base), relative to the URDF.
+
+        The inertia stays the URDF's: PyBullet recomputes it from the collision shape when
+        only the mass changes, which would drop the gearbox's reflected rotor inertia (the
+        larger part of each leg link's, and what keeps the explicit servo torque stable)."""
         for link, s in scales.items():
             pb.changeDynamics(self.robot, link, mass=self.nominal_masses[link] * float(s),
+                              localInertiaDiagonal=self.nominal_inertia[link],
                               physicsClientId=self.cid)
 
     def push(self, dv) -> None:
@@ -198,7 +205,7 @@ class KrabyWorld:
             self._add_payload(self.faults.payload_kg, self.faults.payload_xy)
         self._queue.clear()
         self._w_tau = np.zeros(J.NUM_JOINTS)
-        self._force = np.zeros(J.NUM_JOINTS)
+        self._tau = np.zeros(J.NUM_JOINTS)
         return self.state()
 
     PAYLOAD_HALF_M = (0.03, 0.03, 0.015)
@@ -236,12 +243,12 @@ class KrabyWorld:
         js = pb.getJointStates(r, self.jidx, physicsClientId=c)
         q = np.array([s[0] for s in js])
         w = np.array([s[1] for s in js])
-        vt, force = self.servo.motor(q, w, self.t)
-        pb.setJointMotorControlArray(r, self.jidx, pb.VELOCITY_CONTROL, targetVelocities=vt,
-                                     forces=force, physicsClientId=c)
+        tau = self.servo.torque(q, w, self.t)
+        pb.setJointMotorControlArray(r, self.jidx, pb.TORQUE_CONTROL, forces=tau,
+                                     physicsClientId=c)
         pb.stepSimulation(physicsClientId=c)
         self._w_tau = w
-        self._force = force
+        self._tau = tau
         self.t += self.physics_dt
 
     # --- sensing -------------------------------------------------------------------------
@@ -252,11 +259,10 @@ class KrabyWorld:
     def joint_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(q [rad], w [rad/s], tau [N*m]) of the 18 joints, now."""
         js = pb.getJointStates(self.robot, self.jidx, physicsClientId=self.cid)
-        # A motor with no force bound is left out of the solver and PyBullet keeps
-        # reporting the torque it applied last: such a motor gave none.
-        tau = np.array([s[3] for s in js])
-        tau[self._force <= 0.0] = 0.0
-        return np.array([s[0] for s in js]), np.array([s[1] for s in js]), tau
+        # the torques the servo model applied in the last physics step (PyBullet reports
+        # none for TORQUE_CONTROL)
+        return (np.array([s[0] for s in js]), np.array([s[1] for s in js]),
+                self._tau.copy())
 
     def state(self) -> RobotState:
         """Ground-truth state after the last step."""
