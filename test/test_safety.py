@@ -140,3 +140,34 @@ def test_a_late_cycle_defers_the_age_checks_to_the_next_not_the_tilt_check():
     tilted.update(0.02)
     tilted.on_tilt(0.7, 0.03)
     assert tilted.update(0.5, judge_ages=False).state == "FAULT:tilt"
+
+
+def test_a_servo_fault_stops_and_holds_until_it_is_cleared_and_reset():
+    shield = SafetyShield(ShieldLimits(command_timeout_s=0.0, state_timeout_s=0.0))
+    shield.on_joint_state(NAMES, POSE, 0.0)
+    shield.on_target(NAMES, POSE + 0.05, 0.0)
+    shield.update(0.5)
+    measured = POSE + 0.02
+    shield.on_joint_state(NAMES, measured, 0.5)
+    shield.on_servo_faults({"lm_femur": "overload"}, 0.51)
+    out = shield.update(0.52)
+    assert out.state == "FAULT:servo_fault" and np.allclose(out.command, measured)
+    assert out.trips[0].describe() == "servo fault: lm_femur (overload)"
+    shield.on_joint_state(NAMES, measured, 0.6)
+    assert shield.reset(0.6) == ("cannot reset FAULT:servo_fault: servo fault still "
+                                 "reported: lm_femur (overload)")
+    shield.on_servo_faults({}, 0.7)                   # cleared (kraby servo clear)
+    assert shield.reset(0.7) is None and shield.state == "OK"
+
+
+def test_with_continue_a_servo_fault_is_reported_and_the_robot_walks_on():
+    shield = SafetyShield(ShieldLimits(command_timeout_s=0.0), on_servo_fault="continue")
+    shield.on_joint_state(NAMES, POSE, 0.0)
+    shield.on_target(NAMES, POSE, 0.0)
+    shield.on_servo_faults({"lm_femur": "overload", "rf_tibia": "driver fault"}, 0.1)
+    out = shield.update(0.1)
+    assert out.state == "OK" and out.trips == [] and out.command is not None
+    assert shield.servo_faults == {"lm_femur": "overload", "rf_tibia": "driver fault"}
+    with pytest.raises(ValueError, match="on_servo_fault: expected one of stop, continue, "
+                                         "found 'ignore'"):
+        SafetyShield(on_servo_fault="ignore")

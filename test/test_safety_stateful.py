@@ -50,6 +50,13 @@ class ShieldMachine(RuleBasedStateMachine):
     def tilt(self, tilt):
         self.shield.on_tilt(tilt, self.now)
 
+    @rule(faults=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(
+        ["overload", "driver fault"]), max_size=3))
+    def servo_faults(self, faults):
+        self.shield.on_servo_faults(faults, self.now)
+        if faults:
+            self.latched = True
+
     @rule()
     def reset(self):
         was_stopped = self.shield.cause is not None

@@ -2,6 +2,7 @@
 in its own process over loopback DDS, driven and stopped from other processes."""
 
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -18,13 +19,15 @@ NODE = [sys.executable, "-m"]
 
 
 @pytest.fixture
-def stack():
-    """Bus, driver and shield processes, and a test node that plays the policy."""
+def stack(request):
+    """Bus, driver and shield processes, and a test node that plays the policy (extra
+    shield parameters from an indirect parametrisation)."""
+    shield_args = [a for kv in getattr(request, "param", []) for a in ("-p", kv)]
     with FakeBusProcess(["--pty"]) as bus:
         procs = [Process(NODE + ["kraby_rl.nodes.servo_driver_node", "--ros-args",
                                  "-p", f"port:={bus.url}"]),
                  Process(NODE + ["kraby_rl.nodes.safety_shield_node", "--ros-args",
-                                 "-p", "command_timeout_s:=0.3"])]
+                                 "-p", "command_timeout_s:=0.3", *shield_args])]
         try:
             with ros_node("policy_stand_in") as node:
                 yield Stack(node, bus, procs)
@@ -44,14 +47,23 @@ class Stack:
         self.pub = node.create_publisher(sensor_msgs.JointState, "policy/joint_targets", 10)
         self.reset_pub = node.create_publisher(std_msgs.Empty, "safety/reset", 10)
         self.goal = None
+        self.motion = None              # t [s] -> goal: a moving command (a walk)
+        self.faults = None
         self.names = list(J.JOINT_NAMES)
         node.create_timer(0.02, self._send)
+        node.create_subscription(diagnostic_msgs.DiagnosticArray, "servo/faults",
+                                 self._on_faults, LATCHED)
+
+    def _on_faults(self, msg):
+        self.faults = {st.hardware_id: st.message for st in msg.status}
 
     def _on_diag(self, msg):
         for st in msg.status:
             self.diag[st.name] = st
 
     def _send(self):
+        if self.motion is not None:
+            self.goal = self.motion(time.monotonic())
         if self.goal is not None:
             self.pub.publish(sensor_msgs.JointState(name=self.names,
                                                     position=list(map(float, self.goal))))
@@ -213,3 +225,46 @@ def test_killing_policy_node_stops_safely_within_the_stale_timeout():
         finally:
             for p in procs:
                 p.stop()
+
+
+@pytest.mark.parametrize("stack", [["on_servo_fault:=stop"], ["on_servo_fault:=continue"]],
+                         indirect=True, ids=["stop", "continue"])
+def test_an_overload_mid_walk_stops_or_walks_on_as_the_shield_is_told(stack, request):
+    mode = request.node.callspec.params["stack"][0].split(":=")[1]
+    stack.wait_state("OK")
+    stack.reach(J.DEFAULT_POSE)
+    t0 = time.monotonic()
+    k = J.JOINT_NAMES.index("lm_femur")
+    lift = np.zeros(J.NUM_JOINTS)
+    phase = np.arange(J.NUM_JOINTS)
+
+    def walk(t):        # every joint swings 0.2 rad at 1 Hz, in its own phase
+        return J.DEFAULT_POSE + 0.2 * np.sin(2 * np.pi * (t - t0) + phase) + lift
+    stack.motion = walk
+    spin_for(stack.node, 1.0)
+    # the leg is caught (IDs are in joint order) while the walk asks it to lift
+    stack.bus.control(cmd="fault", fault="overload", id=k)
+    lift[k] = 0.3
+    assert spin_until(stack.node, lambda: stack.faults and "lm_femur" in stack.faults, 5.0), \
+        f"servo/faults: {stack.faults}"
+    assert stack.faults["lm_femur"] == "overload"
+    if mode == "stop":
+        stack.wait_state("FAULT:servo_fault", timeout=2.0)
+        spin_for(stack.node, 0.3)
+        held = np.array(stack.truth()["q"])
+        spin_for(stack.node, 1.0)
+        assert np.abs(np.array(stack.truth()["q"]) - held).max() < 0.01   # held, not walking
+        stack.reset_pub.publish(std_msgs.Empty())       # refused: the fault is still there
+        spin_for(stack.node, 0.5)
+        assert stack.states[-1] == "FAULT:servo_fault"
+    else:
+        qs = []
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            spin_for(stack.node, 0.05)
+            qs.append(stack.truth()["q"])
+        qs = np.array(qs)
+        assert stack.states[-1] == "OK"
+        others = [i for i in range(J.NUM_JOINTS) if i != k]
+        assert np.ptp(qs[:, others], axis=0).min() > 0.1, np.ptp(qs, axis=0).round(2)
+        assert set(np.array(stack.truth()["torque"])[others]) == {ON}

@@ -10,8 +10,11 @@ States (`ShieldOutput.state`, published on safety/state):
   reset, the measured pose is held.
 - ``ESTOP``: emergency_stop was true (or the heartbeat stopped); nothing is commanded, the
   servo driver has braked. Latched.
-- ``FAULT:<cause>``: stale_command, stale_state or tilt; the pose measured at the trip is
-  held (the last commanded one for stale_state). Latched.
+- ``FAULT:<cause>``: stale_command, stale_state, tilt or servo_fault (the servo driver
+  reports a servo in an error state: overload, driver fault, temperature, voltage,
+  EEPROM); the pose measured at the trip is held (the last commanded one for
+  stale_state). Latched. With ``on_servo_fault="continue"`` a servo fault is reported
+  (``servo_faults``) but does not stop the robot: the policy walks on without the servo.
 
 A latched stop is released only by `reset()`, and only once its cause has cleared; the robot
 then resumes from its measured pose, never from an old target.
@@ -83,8 +86,9 @@ class Trip:
                 "stale_command": "stale command: no target for {value:.3f} s "
                 "(limit {limit:.3f} s)",
                 "stale_state": "stale joint state: none for {value:.3f} s (limit {limit:.3f} s)",
-                "tilt": "tilt {value:.3f} rad over the limit {limit:.3f} rad"}[self.cause]
-        return what.format(value=self.value, limit=self.limit)
+                "tilt": "tilt {value:.3f} rad over the limit {limit:.3f} rad",
+                "servo_fault": "servo fault: {joint}"}[self.cause]
+        return what.format(value=self.value, limit=self.limit, joint=self.joint)
 
 
 @dataclasses.dataclass
@@ -95,9 +99,24 @@ class ShieldOutput:
     clamped: list                   # joint names clamped to a limit in this update
 
 
+SERVO_FAULT_ACTIONS = ("stop", "continue")
+
+
 class SafetyShield:
-    def __init__(self, limits: ShieldLimits | None = None):
+    """Args:
+        limits: ``ShieldLimits``.
+        on_servo_fault: ``stop`` (a servo fault latches FAULT:servo_fault) or ``continue``
+            (it is only reported).
+    """
+
+    def __init__(self, limits: ShieldLimits | None = None, on_servo_fault: str = "stop"):
+        if on_servo_fault not in SERVO_FAULT_ACTIONS:
+            raise ValueError(f"on_servo_fault: expected one of {', '.join(SERVO_FAULT_ACTIONS)}"
+                             f", found {on_servo_fault!r}")
         self.limits = limits or ShieldLimits()
+        self.on_servo_fault = on_servo_fault
+        self.servo_faults: dict[str, str] = {}
+        """{joint: what is wrong} the servo driver reports now."""
         self.state = "WAITING"
         self.cause: Trip | None = None
         self.rejected: dict[str, int] = {}
@@ -159,6 +178,13 @@ class SafetyShield:
         if self.state == "WAITING":
             self.state = "OK"
             self._hold = q.copy()
+
+    def on_servo_faults(self, faults: dict, now: float) -> None:
+        """The servo driver's current faults, {joint: description} (empty: none)."""
+        self.servo_faults = dict(faults)
+        if self.servo_faults and self.on_servo_fault == "stop":
+            what = ", ".join(f"{j} ({d})" for j, d in sorted(self.servo_faults.items()))
+            self._trip(Trip("servo_fault", float(len(self.servo_faults)), 0.0, what))
 
     def on_tilt(self, tilt_rad: float, now: float) -> None:
         self._tilt = float(tilt_rad) if math.isfinite(tilt_rad) else math.inf
@@ -248,6 +274,9 @@ class SafetyShield:
             return "joint states are stale"
         if self._tilt > lim.max_tilt_rad:
             return f"tilt {self._tilt:.3f} rad is over the limit {lim.max_tilt_rad:.3f} rad"
+        if self.servo_faults and self.on_servo_fault == "stop":
+            return "servo fault still reported: " + ", ".join(
+                f"{j} ({d})" for j, d in sorted(self.servo_faults.items()))
         if lim.heartbeat_timeout_s and (self._heartbeat_t is None or
                                         now - self._heartbeat_t > lim.heartbeat_timeout_s):
             return "no emergency_stop=false heartbeat"

@@ -119,3 +119,20 @@ def string(text):
 OK = diagnostic_msgs.DiagnosticStatus.OK
 WARN = diagnostic_msgs.DiagnosticStatus.WARN
 ERROR = diagnostic_msgs.DiagnosticStatus.ERROR
+
+SERVO_FAULTS = "servo/faults"
+"""Topic (diagnostic_msgs/DiagnosticArray, transient local, published on change): one
+ERROR status per servo in an error state, ``hardware_id`` its joint name, ``message`` what
+is wrong; an empty array when none is."""
+
+
+def servo_faults_msg(node, faults: dict):
+    """``servo/faults`` from {joint: (servo id, description)}."""
+    return diagnostics(node, [status(f"servo {joint} (ID {sid})", ERROR, what,
+                                     hardware_id=joint)
+                              for joint, (sid, what) in sorted(faults.items())])
+
+
+def servo_faults_from(msg) -> dict:
+    """{joint: description} from a ``servo/faults`` message."""
+    return {st.hardware_id: st.message for st in msg.status if st.level >= ERROR}

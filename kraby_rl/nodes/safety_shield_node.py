@@ -7,7 +7,7 @@ change, and diagnostics once a second. Every trip is logged once with value, lim
 
 
 from kraby_rl import ros
-from kraby_rl.core.safety import SafetyShield, ShieldLimits
+from kraby_rl.core.safety import SERVO_FAULT_ACTIONS, SafetyShield, ShieldLimits
 from kraby_rl.core import geometry as G
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, visualization_msgs
@@ -24,6 +24,8 @@ PARAMETERS = [
     ("max_tilt_rad", 0.6, "stop when the body tilts more than this [rad] (odom or imu/data)"),
     ("heartbeat_timeout_s", 0.0,
      "heartbeat mode: emergency_stop=false must arrive every this many s (0 = off)"),
+    ("on_servo_fault", "stop",
+     "a servo fault on servo/faults: stop (latch FAULT:servo_fault) or continue (report)"),
 ]
 
 
@@ -41,7 +43,9 @@ class SafetyShieldNode(ros.Node):
                                   heartbeat_timeout_s=p["heartbeat_timeout_s"])
         except ValueError as exc:
             raise ValueError(f"parameter {exc}") from None
-        self.shield = SafetyShield(limits)
+        C.require(p["on_servo_fault"] in SERVO_FAULT_ACTIONS, "on_servo_fault",
+                  " or ".join(SERVO_FAULT_ACTIONS), p["on_servo_fault"])
+        self.shield = SafetyShield(limits, on_servo_fault=p["on_servo_fault"])
         self.cmd_pub = self.create_publisher(sensor_msgs.JointState, "joint_commands", 10)
         self.state_pub = self.create_publisher(std_msgs.String, "safety/state", C.LATCHED)
         self.marker_pub = self.create_publisher(visualization_msgs.Marker, "safety/marker",
@@ -53,6 +57,8 @@ class SafetyShieldNode(ros.Node):
         self.create_subscription(sensor_msgs.JointState, "joint_states", self.on_state, 10)
         self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop, C.ESTOP_QOS)
         self.create_subscription(std_msgs.Empty, "safety/reset", self.on_reset, 10)
+        self.create_subscription(C.diagnostic_msgs.DiagnosticArray, C.SERVO_FAULTS,
+                                 self.on_servo_faults, C.LATCHED)
         self.create_subscription(nav_msgs.Odometry, "odom", self.on_odom, 10)
         self.create_subscription(sensor_msgs.Imu, "imu/data", self.on_imu,
                                  ros.qos_profile_sensor_data)
@@ -72,6 +78,16 @@ class SafetyShieldNode(ros.Node):
 
     def on_state(self, msg):
         self.shield.on_joint_state(msg.name, msg.position, self.now())
+
+    def on_servo_faults(self, msg):
+        faults = C.servo_faults_from(msg)
+        new = sorted(set(faults) - set(self.shield.servo_faults))
+        self.shield.on_servo_faults(faults, self.now())
+        if new and self.shield.on_servo_fault == "continue":
+            self.get_logger().warning(
+                "servo fault (on_servo_fault=continue, walking on): " + ", ".join(
+                    f"{j} ({faults[j]})" for j in new))
+        self.tick()                     # a stop acts at once, not at the next tick
 
     def on_estop(self, msg):
         self.shield.on_estop(msg.data, self.now())
@@ -141,7 +157,11 @@ class SafetyShieldNode(ros.Node):
         state = self.shield.state
         level = C.OK if state == "OK" else (C.WARN if state == "WAITING" else C.ERROR)
         cause = self.shield.cause.describe() if self.shield.cause else ""
-        values = {"state": state, "cause": cause,
+        faults = ", ".join(f"{j} ({d})" for j, d in sorted(self.shield.servo_faults.items()))
+        if faults and level == C.OK:      # on_servo_fault=continue: walking on, said so
+            level, cause = C.WARN, f"walking on with a servo fault: {faults}"
+        values = {"state": state, "cause": cause, "servo_faults": faults or "none",
+                  "on_servo_fault": self.shield.on_servo_fault,
                   **{f"rejected_{k}": v for k, v in sorted(self.shield.rejected.items())},
                   "late_ticks": self.late_ticks, "priority": runner.PROCESS_PRIORITY,
                   **{f"clamped_{k}": v for k, v in sorted(self.clamps.items())}}

@@ -17,6 +17,7 @@ import numpy as np
 from kraby_rl import ros
 from kraby_rl.core import joints as J
 from kraby_rl.core.realtime import disabled_by_env, raise_priority
+from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
 from kraby_rl.herkulex.calibration import CalibrationError, load_calibration
 from kraby_rl.nodes import common as C
@@ -24,6 +25,11 @@ from kraby_rl.ros.messages import sensor_msgs, std_msgs
 from kraby_rl.ros.runner import main_for
 
 ACTIONS = ("brake", "free")
+FAULT_BITS = (P.SE_OVERLOAD | P.SE_DRIVER_FAULT | P.SE_TEMPERATURE | P.SE_VOLTAGE
+              | P.SE_EEP_DISTORTED)
+"""Status error bits that are a servo fault (the servo's own alarm; by the DRS-0101's
+default torque policy it goes torque-free). Invalid packets and the position limit are
+bus and command matters, reported in diagnostics."""
 BUS_RT_PRIORITY = 40
 GIL_SWITCH_S = 0.0005
 PARAMETERS = [
@@ -63,6 +69,10 @@ class ServoDriverNode(ros.Node):
         self.js_pub = self.create_publisher(sensor_msgs.JointState, "joint_states", 10)
         self.diag_pub = self.create_publisher(
             C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
+        self.faults_pub = self.create_publisher(C.diagnostic_msgs.DiagnosticArray,
+                                                C.SERVO_FAULTS, C.LATCHED)
+        self.faults = {}
+        self.faults_pub.publish(C.servo_faults_msg(self, self.faults))
         self.create_subscription(sensor_msgs.JointState, "joint_commands", self.on_command, 10)
         self.create_subscription(std_msgs.Bool, "emergency_stop", self.on_estop, C.ESTOP_QOS)
         self.lock = threading.Lock()
@@ -121,6 +131,21 @@ class ServoDriverNode(ros.Node):
             self.bus.set_torque(self.p["estop_action"])
             self.torque = self.p["estop_action"]
 
+    def _report_faults(self, status_error) -> None:
+        """Publish servo/faults when the set of servos in an error state changes."""
+        faults = {}
+        for k, se in enumerate(status_error):
+            if int(se) & FAULT_BITS:
+                names = P.flag_names(int(se) & FAULT_BITS, P.STATUS_ERROR_BITS)
+                faults[J.JOINT_NAMES[k]] = (self.bus.ids[k], ", ".join(names))
+        if faults != self.faults:
+            new = sorted(set(faults) - set(self.faults))
+            if new:
+                self.get_logger().error("servo fault: " + "; ".join(
+                    f"{j} (ID {faults[j][0]}): {faults[j][1]}" for j in new))
+            self.faults = faults
+            self.faults_pub.publish(C.servo_faults_msg(self, faults))
+
     def loop(self):
         if not disabled_by_env():
             self.priority = raise_priority(BUS_RT_PRIORITY)
@@ -134,6 +159,7 @@ class ServoDriverNode(ros.Node):
                 st = self.bus.read_state(pwm=self.p["read_effort"], between=self._stop_now)
                 effort = st.effort if self.p["read_effort"] else None
                 self.js_pub.publish(C.joint_state(self, st.position, st.velocity, effort))
+                self._report_faults(st.status_error)
                 with self.lock:
                     q, fresh = self.command, time.monotonic() - self.command_t
                 if q is not None and not self.estop.is_set() \
