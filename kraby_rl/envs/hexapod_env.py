@@ -16,6 +16,7 @@ from kraby_rl.core import spec as S
 from kraby_rl.core.command import DEFAULT_COMMAND_RANGES
 from kraby_rl.core.servo_model import ServoParams
 from kraby_rl.envs.base import KrabyWorldEnv
+from kraby_rl.sim.curriculum import Curriculum
 from kraby_rl.sim.faults import FaultSpec, check_faults, draw_faults
 from kraby_rl.sim.terrain import TerrainSpec, check_terrain, draw_terrain
 from kraby_rl.sim.world import KrabyWorld
@@ -136,6 +137,7 @@ class HexapodEnv(KrabyWorldEnv):
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
     faults                      None (healthy)                   ``sim.faults`` section
+    curriculum                  None (off)                       ``sim.curriculum`` section
     init_noise_rad              0.02                             initial joint noise
     fall_height_m               ``geometry.FALL_HEIGHT_M`` 0.07  fall if body lower [m]
     fall_tilt_rad               ``geometry.FALL_TILT_RAD`` 1.0   fall if tilted more
@@ -153,7 +155,7 @@ class HexapodEnv(KrabyWorldEnv):
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
                  randomize: dict | None = None, terrain: dict | None = None,
-                 faults: dict | None = None,
+                 faults: dict | None = None, curriculum: dict | None = None,
                  init_noise_rad: float = 0.02,
                  fall_height_m: float = G.FALL_HEIGHT_M,
                  fall_tilt_rad: float = G.FALL_TILT_RAD,
@@ -199,6 +201,7 @@ class HexapodEnv(KrabyWorldEnv):
         self.terrain_spec = TerrainSpec()
         self.faults = check_faults(faults)
         self.fault_spec = FaultSpec()
+        self.curriculum = Curriculum.from_section(curriculum)
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
         self._noise = np.zeros(S.OBS_SIZE)
@@ -265,19 +268,26 @@ class HexapodEnv(KrabyWorldEnv):
         if "terrain" in options:
             spec = options["terrain"]
             self.terrain_spec = spec if isinstance(spec, TerrainSpec) else TerrainSpec(**spec)
-        elif self.terrain["kinds"] != {"flat": 1.0}:     # (flat only: no draw, same stream)
+        elif self.terrain["kinds"] != {"flat": 1.0} and self.curriculum is None:
+            # (flat only and no curriculum: no draw, the same random stream as before)
             self.terrain_spec = draw_terrain(self.terrain, self.np_random)
+        elif self.curriculum is not None:
+            self.terrain_spec = draw_terrain(self.curriculum.terrain_section(self.terrain),
+                                             self.np_random)
         else:
             self.terrain_spec = TerrainSpec()
         if "faults" in options:
             spec = options["faults"]
             self.fault_spec = spec if isinstance(spec, FaultSpec) else FaultSpec(**spec)
+        elif self.curriculum is not None:
+            self.fault_spec = self.curriculum.draw_faults(self.faults, self.np_random)
         elif self.faults["kinds"] != {"none": 1.0} or self.faults["payload_kg"][1] > 0:
             self.fault_spec = draw_faults(self.faults, self.np_random)
         else:
             self.fault_spec = FaultSpec()
         self._state = self.world.reset(q0, terrain=self.terrain_spec, faults=self.fault_spec)
         self._yaw0 = self._yaw()
+        self._pos0 = self._state.base_pos.copy()
         self._heading_cmd = 0.0
         self._last_action = np.zeros(S.ACTION_SIZE)
         self._steps = 0
@@ -305,7 +315,19 @@ class HexapodEnv(KrabyWorldEnv):
         self._last_action = a
         obs = self._obs = self._observe()
         truncated = self._steps >= self.max_steps
-        return obs, float(reward), fell, truncated, self._info(terms, fell)
+        info = self._info(terms, fell)
+        if self.curriculum is not None:
+            if fell or truncated:
+                c, sn = math.cos(self._yaw0), math.sin(self._yaw0)
+                vx, vy = self.command[0], self.command[1]
+                d = s.base_pos[:2] - self._pos0[:2]
+                speed = math.hypot(vx, vy)
+                walked = float(d @ np.array([c * vx - sn * vy, sn * vx + c * vy])) / speed \
+                    if speed > 0 else 0.0
+                info["curriculum_end"] = {"from": self.curriculum.level, "walked_m": walked}
+                self.curriculum.episode_end(fell, walked, speed * s.t)
+            info["curriculum_level"] = self.curriculum.level
+        return obs, float(reward), fell, truncated, info
 
     def _yaw(self) -> float:
         return G.yaw_from_quat(self._state.base_quat)

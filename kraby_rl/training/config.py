@@ -120,8 +120,9 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
     from kraby_rl.envs.hexapod_env import check_randomize
     from kraby_rl.sim.faults import check_faults
     from kraby_rl.sim.terrain import check_terrain
+    from kraby_rl.sim.curriculum import Curriculum
     for key, check in (("randomize", check_randomize), ("terrain", check_terrain),
-                       ("faults", check_faults)):
+                       ("faults", check_faults), ("curriculum", Curriculum.from_section)):
         if cfg.env.get(key) is not None:
             try:
                 check(cfg.env[key])

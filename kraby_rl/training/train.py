@@ -156,7 +156,31 @@ def _callbacks(cfg: TrainConfig, run_dir: str):
                     self.logger.record(f"reward/{k}", v / self.count)
             self.sums, self.count = {}, 0
 
-    return [Checkpoints(), RewardTerms()]
+    class CurriculumLevels(BaseCallback):
+        """Logs the curriculum's level distribution over the envs' steps of each rollout
+        (curriculum/level_mean, curriculum/share_level_<k>), when the env has one."""
+
+        def __init__(self):
+            super().__init__()
+            self.counts: dict = {}
+
+        def _on_step(self):
+            for info in self.locals.get("infos", []):
+                if "curriculum_level" in info:
+                    k = info["curriculum_level"]
+                    self.counts[k] = self.counts.get(k, 0) + 1
+            return True
+
+        def _on_rollout_end(self):
+            total = sum(self.counts.values())
+            if total:
+                self.logger.record("curriculum/level_mean",
+                                   sum(k * n for k, n in self.counts.items()) / total)
+                for k, n in sorted(self.counts.items()):
+                    self.logger.record(f"curriculum/share_level_{k}", n / total)
+            self.counts = {}
+
+    return [Checkpoints(), RewardTerms(), CurriculumLevels()]
 
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
