@@ -8,12 +8,13 @@ every key of it and names each problem.
 
 Two kinds of keys:
 
-* fixed by this package (``PACKAGE_KEYS``): spec version, observation fields and history,
-  joint order, default pose, action scale, residual scale, clamps. A policy that differs
-  in any of them is refused everywhere;
+* fixed by this package (``PACKAGE_KEYS``): observation fields (those of the spec
+  version) and history, joint order, default pose, action scale, residual scale, clamps. A
+  policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
-  duty and lift, sensor timeouts. A runner adopts the policy's values, unless it pins one
-  (a node parameter): then a policy with another value is refused.
+  duty and lift, sensor timeouts, observation spec version (1 or 2). A runner adopts the
+  policy's values, unless it pins one (a node parameter): then a policy with another value
+  is refused.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class ContractError(ValueError):
     """A contract that is invalid, incomplete, or does not match the one expected."""
 
 
+def _fields(version: int) -> tuple:
+    return tuple((f.name, f.size, f.unit) for f in S.SPEC_FIELDS[version])
+
+
 def _floats(values) -> tuple:
     return tuple(float(v) for v in np.asarray(values, dtype=float).ravel())
 
@@ -71,7 +76,7 @@ class Contract:
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
     spec_version: int = S.SPEC_VERSION
-    obs_fields: tuple = tuple((f.name, f.size, f.unit) for f in S.OBS_FIELDS)
+    obs_fields: tuple | None = None     # None: the fields of spec_version
     obs_history: int = OBS_HISTORY
     joint_names: tuple = tuple(J.JOINT_NAMES)
     default_pose: tuple = _floats(J.DEFAULT_POSE)
@@ -109,11 +114,18 @@ class Contract:
         if self.action_mode not in S.ACTION_MODES:
             problems.append(f"action_mode: expected one of {S.ACTION_MODES}, found "
                             f"{self.action_mode!r}")
+        if not problems and self.spec_version not in S.SPEC_FIELDS:
+            problems.append(f"spec_version: expected one of {sorted(S.SPEC_FIELDS)}, found "
+                            f"{self.spec_version!r}")
+        if self.obs_fields is None:
+            set_("obs_fields", _fields(self.spec_version)
+                 if self.spec_version in S.SPEC_FIELDS else ())
         try:
             set_("obs_fields", tuple((str(n), int(k), str(u)) for n, k, u in self.obs_fields))
         except (TypeError, ValueError):
             problems.append(f"obs_fields: expected [name, size, unit] entries, found "
                             f"{self.obs_fields!r}")
+
         names = self.joint_names
         if isinstance(names, str) or not all(isinstance(n, str) for n in names or ()):
             problems.append(f"joint_names: expected a list of names, found {names!r}")
@@ -160,7 +172,7 @@ class Contract:
                                self.gait_lift_m, np.array(self.residual_scale))
 
     def observation_builder(self) -> S.ObservationBuilder:
-        return S.ObservationBuilder(self.clock_hz)
+        return S.ObservationBuilder(self.clock_hz, self.spec_version)
 
     def tripod_gait(self) -> TripodGait:
         """The open-loop tripod gait at this contract's clock, duty and lift."""
@@ -234,11 +246,12 @@ def _show(value):
 
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
-               "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s")
+               "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
-ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m")
+ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
+            "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()
 """This package's contract with every default."""
@@ -252,4 +265,4 @@ def expected_by_robot(policy: Contract, pinned: dict | None = None) -> Contract:
     unknown = sorted(set(pinned) - set(POLICY_KEYS))
     if unknown:
         raise ContractError(f"cannot pin {unknown}: only {POLICY_KEYS} are chosen per policy")
-    return DEFAULT.replace(**{k: pinned.get(k, getattr(policy, k)) for k in POLICY_KEYS})
+    return Contract(**{k: pinned.get(k, getattr(policy, k)) for k in POLICY_KEYS})

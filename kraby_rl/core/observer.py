@@ -101,6 +101,7 @@ class Observer:
         if self.t0 is None:
             self.t0 = now
             self.last_action[:] = 0.0
+            self.builder.reset()
         cmd = self.current_command(now) if command is None else np.asarray(command, float)
         gyro, gravity = self.body(now)
         self.obs = self.builder.build(gyro, gravity, cmd, self.q, self.w, self.last_action,
@@ -115,4 +116,5 @@ class Observer:
         a = np.clip(np.asarray(action, float), -1.0, 1.0)
         q = self.decoder(a, self.obs)
         self.last_action = a
+        self.builder.note_targets(q)
         return q

@@ -1,6 +1,7 @@
-"""Observation and action spec shared by every env and by the policy node (version 1).
+"""Observation and action spec shared by every env and by the policy node.
 
-Observation (float32, shape (65,)); only quantities the real robot can measure or knows:
+Observation, version 1 (float32, shape (65,)); only quantities the real robot can measure or
+knows:
 
 =======  ============================  ========  ===============================================
 index    meaning                       unit      source on the robot
@@ -13,6 +14,11 @@ index    meaning                       unit      source on the robot
 45-62    previous action               1         the policy's own last output
 63-64    gait clock sin, cos           1         sin/cos(2 pi f t), f = ``clock_hz``
 =======  ============================  ========  ===============================================
+
+Version 2 (shape (119,)) appends ``joint_err`` (65-118): for each of the last 3 control
+periods, newest first, the targets sent minus the joint angles measured a period later,
+order ``JOINT_NAMES`` [rad]: a blocked foot or a torque-free leg shows as joints that do not
+follow. Both versions are built by ``ObservationBuilder`` (env and node alike).
 
 Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded according to
 the policy's ``action_mode`` (in its metadata, so every runner decodes it the same way):
@@ -60,12 +66,31 @@ OBS_FIELDS: tuple[Field, ...] = (
     Field("clock", 2, "1", "sin, cos of the gait clock phase"),
 )
 
+JOINT_ERR_HISTORY = 3
+"""Control periods of joint errors in a version-2 observation."""
+OBS_FIELDS_V2: tuple[Field, ...] = OBS_FIELDS + (
+    Field("joint_err", J.NUM_JOINTS * JOINT_ERR_HISTORY, "rad",
+          "target sent minus joint angle measured a period later, the last 3 periods, "
+          "newest first"),
+)
+"""Version 2: version 1 plus what a blind robot feels of a blocked foot or a dead leg (a
+joint that does not follow its targets), from what the real driver measures."""
+SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2}
+"""Observation fields of each spec version (a later version appends to the earlier)."""
+
 OBS_SLICES: dict[str, slice] = {}
 _i = 0
-for _f in OBS_FIELDS:
+for _f in OBS_FIELDS_V2:
     OBS_SLICES[_f.name] = slice(_i, _i + _f.size)
     _i += _f.size
-OBS_SIZE = _i
+OBS_SIZE = sum(f.size for f in OBS_FIELDS)
+"""Version 1's size (the default spec)."""
+
+
+def obs_size(version: int) -> int:
+    return sum(f.size for f in SPEC_FIELDS[version])
+
+
 ACTION_SIZE = J.NUM_JOINTS
 
 ACTION_SCALE = np.array([{"coxa": 0.40, "femur": 0.50, "tibia": 0.50}[j.kind] for j in J.JOINTS])
@@ -134,11 +159,27 @@ class ObservationBuilder:
         clock_hz: gait clock frequency [Hz].
     """
 
-    def __init__(self, clock_hz: float):
+    def __init__(self, clock_hz: float, spec_version: int = SPEC_VERSION):
         if not clock_hz > 0:
             raise ValueError(f"clock_hz must be > 0, found {clock_hz!r}")
+        if spec_version not in SPEC_FIELDS:
+            raise ValueError(f"spec_version: expected one of {sorted(SPEC_FIELDS)}, found "
+                             f"{spec_version!r}")
         self.clock_hz = float(clock_hz)
-        self._buf = np.zeros(OBS_SIZE, dtype=np.float32)
+        self.spec_version = spec_version
+        self._buf = np.zeros(obs_size(spec_version), dtype=np.float32)
+        self._err = np.zeros((JOINT_ERR_HISTORY, J.NUM_JOINTS))
+        self._sent = None
+
+    def reset(self) -> None:
+        """A new run: no targets sent, no joint error history."""
+        self._err[:] = 0.0
+        self._sent = None
+
+    def note_targets(self, q_target) -> None:
+        """The joint targets [rad] sent after the last observation (version 2 compares the
+        next measured angles with them)."""
+        self._sent = np.array(q_target, dtype=float)
 
     def build(self, ang_vel, gravity, command, joint_pos, joint_vel, last_action,
               t: float) -> np.ndarray:
@@ -164,6 +205,10 @@ class ObservationBuilder:
         ph = 2.0 * math.pi * self.clock_hz * t
         b[63] = math.sin(ph)
         b[64] = math.cos(ph)
+        if self.spec_version >= 2:
+            self._err[1:] = self._err[:-1]
+            self._err[0] = 0.0 if self._sent is None else self._sent - joint_pos
+            b[65:] = self._err.ravel()
         return b.copy()
 
 

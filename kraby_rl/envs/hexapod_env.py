@@ -89,9 +89,11 @@ class HexapodEnv(KrabyWorldEnv):
     The env builds its ``core.contract.Contract`` from its arguments (``env.contract``:
     what training and export write beside the weights, and what a robot must honour).
 
-    **Observation** (65,) float32: the shared spec of ``kraby_rl.core.spec`` (gyro,
-    gravity direction, command, joint angles minus default, joint speeds, previous action,
-    gait clock). Only what the real robot measures; ground truth is used for reward only.
+    **Observation** (65,) float32 (version 2: (119,)): the shared spec of
+    ``kraby_rl.core.spec`` (gyro, gravity direction, command, joint angles minus default,
+    joint speeds, previous action, gait clock; version 2 adds the last 3 periods' joint
+    errors, target sent minus angle measured). Only what the real robot measures; ground
+    truth is used for reward only.
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
@@ -134,6 +136,8 @@ class HexapodEnv(KrabyWorldEnv):
     action_mode                 ``contract.ACTION_MODE``         or "gait_residual" (spec)
     gait_duty                   ``contract.GAIT_DUTY``           tripod gait duty factor
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
+    spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
+                                                                 + joint error history)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
     faults                      None (healthy)                   ``sim.faults`` section
@@ -154,6 +158,7 @@ class HexapodEnv(KrabyWorldEnv):
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
+                 spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
                  init_noise_rad: float = 0.02,
@@ -191,7 +196,7 @@ class HexapodEnv(KrabyWorldEnv):
         try:
             self.contract = K.Contract(control_period_s=control_period_s, clock_hz=clock_hz,
                                        action_mode=action_mode, gait_duty=gait_duty,
-                                       gait_lift_m=gait_lift_m)
+                                       gait_lift_m=gait_lift_m, spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None
         self.obs_builder = self.contract.observation_builder()
@@ -204,12 +209,13 @@ class HexapodEnv(KrabyWorldEnv):
         self.curriculum = Curriculum.from_section(curriculum)
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
-        self._noise = np.zeros(S.OBS_SIZE)
+        n_obs = self.contract.obs_size
+        self._noise = np.zeros(n_obs)
         for term, std in self.randomize.get("obs_noise", {}).items():
             self._noise[S.OBS_SLICES[NOISY_TERMS[term]]] = std
         self._next_push = math.inf
         self._obs = None
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (S.OBS_SIZE,), np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (S.ACTION_SIZE,), np.float32)
         self.command = np.zeros(3)
         self._last_action = np.zeros(S.ACTION_SIZE)
@@ -230,7 +236,7 @@ class HexapodEnv(KrabyWorldEnv):
         obs = self.obs_builder.build(s.ang_vel_body, s.gravity_body, self.command, s.q, s.w,
                                      self._last_action, s.t)
         if self.randomize.get("obs_noise"):
-            obs += (self.np_random.standard_normal(S.OBS_SIZE) * self._noise).astype(np.float32)
+            obs += (self.np_random.standard_normal(obs.size) * self._noise).astype(np.float32)
         return obs
 
     def _randomize_episode(self) -> None:
@@ -291,12 +297,15 @@ class HexapodEnv(KrabyWorldEnv):
         self._heading_cmd = 0.0
         self._last_action = np.zeros(S.ACTION_SIZE)
         self._steps = 0
+        self.obs_builder.reset()
         self._obs = self._observe()
         return self._obs, self._info({})
 
     def step(self, action):
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
-        self.world.command(self.decoder(a, self._obs))
+        q_target = self.decoder(a, self._obs)
+        self.world.command(q_target)
+        self.obs_builder.note_targets(q_target)
         self.world.step()
         if self.randomize:
             self._maybe_push(self.world.t)
