@@ -1,5 +1,7 @@
 """The virtual DRS-0101 bus, in process: the section-10 checklist of the protocol doc."""
 
+import time
+
 import pytest
 
 from kraby_rl.herkulex import protocol as P
@@ -145,3 +147,59 @@ def test_partial_frame_expires_after_the_garbage_period(bus):
     bus.check_garbage(0.3)
     assert bus.parser.pending == 0
     assert ask(bus, P.stat(3), 0.3)[0].status_detail & P.SD_GARBAGE
+
+
+def test_tcp_bus_takes_a_new_client_when_the_old_one_hung_up_unread():
+    """A tool that exits and a new one that connects at once: the hang-up and the new
+    connection can be seen in one select, accept first. The newcomer gets the bus (the old
+    client is gone), not ser2net's busy refusal; while the old one is alive it is refused."""
+    import socket
+    from kraby_rl.herkulex.virtual.transports import TcpTransport
+    tr = TcpTransport()
+    try:
+        first = socket.create_connection(("127.0.0.1", tr.port))
+        tr.read(tr.listener.fileno())                  # accepted: it has the bus
+        third = None
+        busy = socket.create_connection(("127.0.0.1", tr.port))
+        time.sleep(0.05)
+        tr.read(tr.listener.fileno())                  # the bus is in use: refused
+        assert tr.refused == 1 and tr.client is not None
+        busy.close()
+        first.close()
+        third = socket.create_connection(("127.0.0.1", tr.port))
+        time.sleep(0.05)
+        tr.read(tr.listener.fileno())                  # before the old client's EOF is read
+        assert tr.refused == 1 and tr.client is not None
+        third.sendall(b"\xff")
+        time.sleep(0.05)
+        assert tr.read(tr.client.fileno()) == b"\xff"  # the new client has the bus
+    finally:
+        for s in (first, third):
+            if s is not None:
+                s.close()
+        tr.close()
+
+
+def test_a_read_is_answered_from_sensors_at_most_one_step_old_and_a_write_acts_on_time():
+    """The serve loop runs the physics between requests; a read does not redo it in the
+    reply path (a servo samples its sensors), a write or jog acts at its exact time."""
+    from kraby_rl.herkulex.virtual.joints import FirstOrderJoints
+
+    class Counting(FirstOrderJoints):
+        steps = 0
+
+        def step(self, *a):
+            Counting.steps += 1
+            return super().step(*a)
+    bus = VirtualBus(Counting())
+    step = bus.joints.step_s
+    bus.advance(1.0)
+    n = Counting.steps
+    bus.receive(P.ram_read(3, P.Ram.CALIBRATED_POSITION, 6), 1.0 + 0.95 * step)
+    assert Counting.steps == n                        # answered from the last step's values
+    bus.receive(P.ram_read(3, P.Ram.CALIBRATED_POSITION, 6), 1.0 + 3 * step)
+    assert 1 <= Counting.steps - n <= 3               # never more than one step old
+    n = Counting.steps
+    bus.receive(P.ram_write(3, P.Ram.TORQUE_CONTROL, [P.Torque.ON]), 1.0 + 3.9 * step)
+    assert bus.t >= 1.0 + 3 * step and Counting.steps - n >= 0
+    assert bus.t <= 1.0 + 3.9 * step + 0.6e-3      # the write's own wire time on top

@@ -21,6 +21,7 @@ from kraby_rl.herkulex.virtual.joints import FirstOrderJoints
 from kraby_rl.herkulex.virtual.servo import VirtualServo
 
 FAULTS = ("drop", "corrupt", "mute", "overload")
+_READ_CMDS = (P.Cmd.RAM_READ, P.Cmd.EEP_READ, P.Cmd.STAT)
 
 
 class VirtualBus:
@@ -124,7 +125,11 @@ class VirtualBus:
             if isinstance(item, P.BadFrame):
                 self._bad_frame(item, done)
                 continue
-            self.advance(done)
+            # A read is answered from sensor values up to one joint step old (a servo
+            # samples its sensors, it does not integrate its motor on demand), so the
+            # physics the serve loop runs between requests is not redone in the reply path;
+            # anything else acts at its exact time.
+            self.advance(done - self.joints.step_s if item.cmd in _READ_CMDS else done)
             reply = self._dispatch(item, done)
             if reply is not None:
                 replies.append(self._schedule(reply, done))

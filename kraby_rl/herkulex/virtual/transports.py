@@ -136,6 +136,9 @@ class TcpTransport:
                 return b""
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.setblocking(False)
+            if self.client is not None and self._client_gone():
+                self.client.close()         # it hung up: its EOF waits behind this accept
+                self.client = None
             if self.client is not None:
                 # like ser2net: the port is in use; the newcomer is told so and closed, the
                 # client that has the bus keeps it
@@ -160,6 +163,15 @@ class TcpTransport:
             self.client.close()
             self.client = None
         return data
+
+    def _client_gone(self) -> bool:
+        """The current client closed its end (a read would give EOF)."""
+        try:
+            return self.client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     def write(self, data: bytes) -> None:
         if self.client is None:
