@@ -92,3 +92,17 @@ def test_training_logs_the_level_distribution(tmp_path):
         acc.Reload()
         tags |= set(acc.Tags()["scalars"])
     assert "curriculum/level_mean" in tags and "curriculum/share_level_0" in tags
+
+
+def test_the_terrain_recipe_is_a_valid_config():
+    import os
+    import yaml
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "config", "train_terrain.yaml")) as fh:
+        cfg = from_dict(yaml.safe_load(fh), source="config/train_terrain.yaml")
+    env = gym.make(cfg.env_id, **{**cfg.env, "episode_s": 0.1}).unwrapped
+    try:
+        obs, info = env.reset(seed=0)
+        assert obs.shape == (119,) and env.curriculum.level == 0 and info["terrain"] == "flat"
+    finally:
+        env.close()
