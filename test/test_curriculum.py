@@ -22,6 +22,10 @@ def test_levels_scale_the_terrain_and_fault_draws():
     assert half["rough_m"] == pytest.approx((0.0, 0.015))
     cur.level = 4
     assert cur.terrain_section(sec)["step_m"] == pytest.approx((-0.05, 0.05))
+    down = check_terrain({"kinds": {"steps": 1}, "step_m": [-0.05, -0.02]})
+    cur.level = 2                             # a way down only: from its gentlest step
+    assert cur.terrain_section(down)["step_m"] == pytest.approx((-0.035, -0.02))
+    cur.level = 4
     from kraby_rl.sim.faults import check_faults
     faults = check_faults({"kinds": {"limp_leg": 1}})
     rng = np.random.default_rng(0)

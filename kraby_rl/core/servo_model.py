@@ -122,12 +122,12 @@ class ServoBank:
         """Per-servo: holds the position it had at reset, whatever the goal (jammed)."""
         self._stuck_at = np.zeros(n)
         self.last_duty = np.zeros(n)
-        """Duty (-1..1) of the last ``motor`` call."""
+        """Duty (-1..1) of the last ``torque`` call."""
         self._set_timing()
 
     def envelope(self) -> tuple[np.ndarray, np.ndarray]:
         """(stall torque [N*m], no-load speed [rad/s]) of each servo, scales applied: the
-        torque-speed envelope ``motor`` realises and evaluation checks against."""
+        torque-speed envelope ``torque`` realises and evaluation checks against."""
         return (self.params.stall_torque * self.strength * self.weak,
                 self.params.no_load_speed * self.speed)
 

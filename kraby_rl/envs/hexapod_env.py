@@ -206,6 +206,7 @@ class HexapodEnv(KrabyWorldEnv):
         self.terrain_spec = TerrainSpec()
         self.faults = check_faults(faults)
         self.fault_spec = FaultSpec()
+        self._world_labels = {"terrain": "flat", "faults": "none"}
         self.curriculum = Curriculum.from_section(curriculum)
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
@@ -254,6 +255,28 @@ class HexapodEnv(KrabyWorldEnv):
         self._next_push = (rng.uniform(*r["push_interval_s"]) if "push_interval_s" in r
                            and r.get("push_velocity_m_s", 0) > 0 else math.inf)
 
+    def _episode_world(self, options: dict) -> tuple[TerrainSpec, FaultSpec]:
+        """This episode's terrain and faults: given in ``options``, else drawn from the
+        sections (scaled by the curriculum). Sections that can only give flat ground or a
+        healthy robot draw nothing, so the random stream stays the plain env's."""
+        rng, cur = self.np_random, self.curriculum
+        terrain = options.get("terrain")
+        if isinstance(terrain, dict):
+            terrain = TerrainSpec(**terrain)
+        elif terrain is None and cur is not None:
+            terrain = draw_terrain(cur.terrain_section(self.terrain), rng)
+        elif terrain is None and self.terrain["kinds"] != {"flat": 1.0}:
+            terrain = draw_terrain(self.terrain, rng)
+        faults = options.get("faults")
+        if isinstance(faults, dict):
+            faults = FaultSpec(**faults)
+        elif faults is None and cur is not None:
+            faults = cur.draw_faults(self.faults, rng)
+        elif faults is None and (self.faults["kinds"] != {"none": 1.0}
+                                 or self.faults["payload_kg"][1] > 0):
+            faults = draw_faults(self.faults, rng)
+        return terrain or TerrainSpec(), faults or FaultSpec()
+
     def _maybe_push(self, t: float) -> None:
         if t < self._next_push:
             return
@@ -271,26 +294,9 @@ class HexapodEnv(KrabyWorldEnv):
                                                      J.NUM_JOINTS)
         if self.randomize:
             self._randomize_episode()
-        if "terrain" in options:
-            spec = options["terrain"]
-            self.terrain_spec = spec if isinstance(spec, TerrainSpec) else TerrainSpec(**spec)
-        elif self.terrain["kinds"] != {"flat": 1.0} and self.curriculum is None:
-            # (flat only and no curriculum: no draw, the same random stream as before)
-            self.terrain_spec = draw_terrain(self.terrain, self.np_random)
-        elif self.curriculum is not None:
-            self.terrain_spec = draw_terrain(self.curriculum.terrain_section(self.terrain),
-                                             self.np_random)
-        else:
-            self.terrain_spec = TerrainSpec()
-        if "faults" in options:
-            spec = options["faults"]
-            self.fault_spec = spec if isinstance(spec, FaultSpec) else FaultSpec(**spec)
-        elif self.curriculum is not None:
-            self.fault_spec = self.curriculum.draw_faults(self.faults, self.np_random)
-        elif self.faults["kinds"] != {"none": 1.0} or self.faults["payload_kg"][1] > 0:
-            self.fault_spec = draw_faults(self.faults, self.np_random)
-        else:
-            self.fault_spec = FaultSpec()
+        self.terrain_spec, self.fault_spec = self._episode_world(options)
+        self._world_labels = {"terrain": self.terrain_spec.label(),
+                              "faults": self.fault_spec.label()}
         self._state = self.world.reset(q0, terrain=self.terrain_spec, faults=self.fault_spec)
         self._yaw0 = self._yaw()
         self._pos0 = self._state.base_pos.copy()
@@ -311,13 +317,13 @@ class HexapodEnv(KrabyWorldEnv):
             self._maybe_push(self.world.t)
         s = self._state = self.world.state()
         self._steps += 1
-        fell = G.fallen(s.base_pos[2] - s.ground_z, s.gravity_body, s.body_contact,
-                        self.fall_height, self.fall_tilt)
+        fell = G.fallen(s.height, s.gravity_body, s.body_contact, self.fall_height,
+                        self.fall_tilt)
         self._heading_cmd += self.command[2] * self.dt
         terms = R.weighted_terms(
             self.weights, self.sigma, self.dt, lin_vel_body=s.lin_vel_body,
             ang_vel_body=s.ang_vel_body, command=self.command, gravity_body=s.gravity_body,
-            action=a, last_action=self._last_action, fell=fell, height=s.base_pos[2] - s.ground_z,
+            action=a, last_action=self._last_action, fell=fell, height=s.height,
             tau=s.tau, joint_speed=s.w, foot_slip_speed=s.foot_slip,
             heading_err=self._yaw() - self._yaw0 - self._heading_cmd)
         reward = sum(terms.values())
@@ -346,8 +352,8 @@ class HexapodEnv(KrabyWorldEnv):
         return {"reward_terms": terms, "command": self.command.copy(),
                 "base_velocity": s.lin_vel_body.copy(), "yaw_rate": float(s.ang_vel_body[2]),
                 "base_pos": s.base_pos.copy(), "base_quat": s.base_quat.copy(),
-                "q": s.q.copy(), "fell": fell, "t": s.t, "terrain": self.terrain_spec.label(),
-                "faults": self.fault_spec.label(), "ground_z": s.ground_z}
+                "q": s.q.copy(), "fell": fell, "t": s.t, "ground_z": s.ground_z,
+                **self._world_labels}
 
     @property
     def robot_state(self):

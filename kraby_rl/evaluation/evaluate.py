@@ -101,7 +101,7 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
         rec["w"].append(s.w)
         rec["tau"].append(s.tau)
         rec["w_tau"].append(s.w_tau)
-        rec["h"].append(s.base_pos[2] - s.ground_z)
+        rec["h"].append(s.height)
         rec["tilt"].append(G.tilt_from_gravity(s.gravity_body))
         if frames is not None and k % frame_every == 0:
             frames.append(env.render())

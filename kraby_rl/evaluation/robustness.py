@@ -88,7 +88,7 @@ def contest(actor, name: str, seeds, seconds: float, env_kwargs: dict) -> list[d
     kwargs = {**env_kwargs, **overrides, "episode_s": seconds}
     if "randomize" not in overrides:
         kwargs.pop("randomize", None)
-    env = gym.make(kwargs.pop("env_id", "kraby_rl/Hexapod-v0"), **kwargs)
+    env = gym.make("kraby_rl/Hexapod-v0", **kwargs)
     rows = []
     try:
         for cmd in commands:
@@ -136,12 +136,14 @@ def policy_passes(row: dict, gait_row: dict) -> tuple[bool, list[str]]:
     return not why, why
 
 
+def drift(row: dict) -> str:
+    return "   -" if row["drift_deg"] is None else f"{row['drift_deg']:4.0f}"
+
+
 def run(policy: str = "walk", seeds=(0, 1, 2), seconds: float = 20.0, scenarios=None,
         log=print) -> dict:
     from kraby_rl.evaluation.evaluate import load_actor
-    from kraby_rl.resources import resolve_policy
-    path = policy if policy == "tripod" else resolve_policy(policy)
-    cand = load_actor(path)
+    cand = load_actor(policy)
     gait = load_actor("tripod")
     names = list(SCENARIOS) if scenarios is None else list(scenarios)
     unknown = [n for n in names if n not in SCENARIOS]
@@ -157,9 +159,6 @@ def run(policy: str = "walk", seeds=(0, 1, 2), seconds: float = 20.0, scenarios=
             ok, why = policy_passes(p, g)
             rows.append({"scenario": name, "command": p["command"], "gait": g, "policy": p,
                          "gait_fails": gait_fails(g), "passed": ok, "why": why})
-
-            def drift(r):
-                return "   -" if r["drift_deg"] is None else f"{r['drift_deg']:4.0f}"
             log(f"{name:26s} {str(tuple(p['command'])):>17s} | {g['progress']:+8.3f} "
                 f"{g['falls']:5d} {drift(g)}{' FAIL' if gait_fails(g) else '     '} | "
                 f"{p['progress']:+8.3f} {p['falls']:5d} {drift(p)} {p['slip']:.3f} "

@@ -133,6 +133,9 @@ class ServoDriverNode(ros.Node):
 
     def _report_faults(self, status_error) -> None:
         """Publish servo/faults when the set of servos in an error state changes."""
+        bad = np.asarray(status_error) & FAULT_BITS
+        if not self.faults and not bad.any():
+            return                      # every cycle of a healthy robot
         faults = {}
         for k, se in enumerate(status_error):
             if int(se) & FAULT_BITS:

@@ -63,12 +63,14 @@ class Curriculum:
         return self.level / (self.levels - 1)
 
     def terrain_section(self, section: dict) -> dict:
-        """``section`` (checked) with every size range scaled to this level."""
+        """``section`` (checked) with every size range scaled to this level, from its
+        easiest value (the one nearest 0) towards both of its ends."""
         d = self.difficulty
         out = dict(section)
         for key in T.RANGE_KEYS:
             lo, hi = section[key]
-            out[key] = (lo * d, hi * d) if lo < 0 < hi or lo == 0 else (lo, lo + d * (hi - lo))
+            easy = min(max(0.0, lo), hi)
+            out[key] = (easy + d * (lo - easy), easy + d * (hi - easy))
         if d == 0:
             out["kinds"] = {"flat": 1.0}
         return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kraby_rl.core import joints as J
-from kraby_rl.sim.sections import interval, weights
+from kraby_rl.sim.sections import choose, interval, weights
 
 KINDS = ("none", "limp_servo", "limp_leg", "weak_servo", "stuck_servo")
 DEFAULTS = {"weak_strength": (0.4, 0.9), "payload_kg": (0.0, 0.0), "payload_offset_m": 0.05}
@@ -124,9 +124,7 @@ def check_faults(section: dict | None) -> dict:
 
 def draw_faults(section: dict, rng: np.random.Generator) -> FaultSpec:
     """One episode's faults from a checked ``faults`` section."""
-    kinds = list(section["kinds"])
-    w = np.array([section["kinds"][k] for k in kinds])
-    kind = kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
+    kind = choose(section["kinds"], rng)
     joint = J.JOINT_NAMES[int(rng.integers(J.NUM_JOINTS))]
     spec = {}
     if kind == "limp_servo":

@@ -3,6 +3,8 @@ key, what was found and what is allowed."""
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def interval(where: str, value, lo: float, hi: float, low_open: bool = False) -> tuple:
     """``value`` as (low, high) with ``lo <= low <= high <= hi`` (``lo < low`` if
@@ -29,3 +31,10 @@ def weights(where: str, value, kinds) -> dict:
     if sum(value.values()) <= 0:
         raise ValueError(f"{where}: the weights sum to 0: {value!r}")
     return {k: float(w) for k, w in value.items()}
+
+
+def choose(weights_by_kind: dict, rng: np.random.Generator) -> str:
+    """A kind drawn from a checked {kind: weight} mapping."""
+    kinds = list(weights_by_kind)
+    w = np.array([weights_by_kind[k] for k in kinds])
+    return kinds[int(rng.choice(len(kinds), p=w / w.sum()))]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as pb
 
-from kraby_rl.sim.sections import interval, weights
+from kraby_rl.sim.sections import choose, interval, weights
 
 KINDS = ("flat", "rough", "blocks", "steps", "stairs", "slope")
 RANGE_KEYS = {"rough_m": (0.0, 0.05), "blocks_m": (0.0, 0.08), "step_m": (-0.08, 0.08),
@@ -122,9 +122,7 @@ def check_terrain(section: dict | None) -> dict:
 
 def draw_terrain(section: dict, rng: np.random.Generator) -> TerrainSpec:
     """One terrain drawn from a checked ``terrain`` section."""
-    kinds = list(section["kinds"])
-    weights = np.array([section["kinds"][k] for k in kinds])
-    kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+    kind = choose(section["kinds"], rng)
     seed = int(rng.integers(2**31))
     if kind == "flat":
         return TerrainSpec("flat", 0.0, seed)
@@ -141,7 +139,7 @@ class Terrain:
         self.spec = spec
         self.bodies: list[int] = []
         self._field = None              # rough: (heights, x0, y0)
-        self._boxes: list[tuple] = []   # (x_lo, x_hi, y_lo, y_hi, top, cos, sin, cx, cy)
+        self._boxes: list[tuple] = []   # blocks: (half x, half y, top, cos, sin, cx, cy)
         self._profile = None            # 1-D ground height along x: (xs, zs)
         rng = np.random.default_rng(spec.seed)
         build = getattr(self, f"_build_{spec.kind}")
@@ -217,7 +215,7 @@ class Terrain:
             + [EXTENT_M]
         levels = [i * abs(h) for i in range(STAIRS_N + 1)]
         zs = levels + [levels[-1]] if h >= 0 else [lv for lv in reversed(levels)] + [0.0]
-        self._profile_boxes(xs, zs[:len(xs) - 1])
+        self._profile_boxes(xs, zs)
 
     def _build_slope(self, rng) -> None:
         deg = self.spec.size

@@ -42,8 +42,8 @@ class RobotState:
         foot_pos: (6, 3) foot centres in the world [m].
         body_contact: True if the body, a coxa or a femur touches anything, or a shin the
             ground plane (a shin against an obstacle is part of climbing).
-        ground_z: terrain height under the body's origin [m] (0 on the bare plane): the
-            body's height above the ground is ``base_pos[2] - ground_z``.
+        ground_z: terrain height under the body's origin [m] (0 on the bare plane); the
+            body's height above it is ``height``.
     """
 
     t: float
@@ -62,6 +62,11 @@ class RobotState:
     foot_pos: np.ndarray
     body_contact: bool
     ground_z: float = 0.0
+
+    @property
+    def height(self) -> float:
+        """Body height above the ground under it [m]."""
+        return float(self.base_pos[2] - self.ground_z)
 
 
 def quat_to_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
