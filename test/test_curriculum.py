@@ -110,3 +110,50 @@ def test_the_terrain_recipe_is_a_valid_config():
         assert obs.shape == (119,) and env.curriculum.level == 0 and info["terrain"] == "flat"
     finally:
         env.close()
+
+
+def test_resume_goes_on_at_the_saved_curriculum_levels(tmp_path):
+    """A checkpoint keeps each env's level and the run's wall time; --resume restores both
+    (it used to restart every env at level 0)."""
+    import json
+    import os
+    from kraby_rl.training.config import from_dict
+    from kraby_rl.training.train import train
+    cfg = from_dict({"algorithm": "ppo", "total_timesteps": 64, "n_envs": 2,
+                     "vec_env": "dummy", "checkpoint_every": 64,
+                     "algo_kwargs": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+                     "env": {"episode_s": 0.1, "command": [0.15, 0.0, 0.0],
+                             "zero_command_prob": 0.0,
+                             "curriculum": {"levels": 4, "start_level": 2}}})
+    run = str(tmp_path / "run")
+    train(cfg, run, progress_bar=False, log=lambda *a: None)
+    ckpt = os.path.join(run, "checkpoints")
+    with open(os.path.join(ckpt, "latest.json")) as fh:
+        marker = json.load(fh)
+    assert marker["timesteps"] == 64 and marker["wall_s"] > 0
+    with open(os.path.join(ckpt, "curriculum_64.json")) as fh:
+        levels = json.load(fh)["levels"]
+    assert len(levels) == 2 and all(0 <= k < 4 for k in levels)
+    # pretend training had reached other levels, then resume past the saved checkpoint
+    with open(os.path.join(ckpt, "curriculum_64.json"), "w") as fh:
+        json.dump({"levels": [3, 0]}, fh)
+    logged = []
+    from kraby_rl.training.train import load_run_config
+    cfg2 = from_dict({**load_run_config(run).to_dict(), "total_timesteps": 128})
+    seen = []
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class FirstLevels(BaseCallback):
+        def _on_training_start(self):
+            seen.append(self.training_env.env_method("curriculum_level"))
+
+        def _on_step(self):
+            return True
+
+    train(cfg2, run, resume=True, progress_bar=False, log=logged.append,
+          callbacks=[FirstLevels()])
+    assert seen == [[3, 0]]
+    assert any("curriculum levels [3, 0]" in line for line in logged)
+    with open(os.path.join(ckpt, "latest.json")) as fh:
+        assert json.load(fh)["wall_s"] > marker["wall_s"]

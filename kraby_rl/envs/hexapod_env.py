@@ -344,6 +344,21 @@ class HexapodEnv(KrabyWorldEnv):
             info["curriculum_level"] = self.curriculum.level
         return obs, float(reward), fell, truncated, info
 
+    def curriculum_level(self) -> int | None:
+        """This env's curriculum level (None without a curriculum): saved with every
+        training checkpoint so that ``--resume`` goes on at the level it had reached."""
+        return None if self.curriculum is None else self.curriculum.level
+
+    def set_curriculum_level(self, level: int) -> None:
+        """Restore a level saved by :meth:`curriculum_level` (used by ``--resume``)."""
+        if self.curriculum is None:
+            raise ValueError("set_curriculum_level: this env has no curriculum section")
+        levels = self.curriculum.levels
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < levels:
+            raise ValueError(f"set_curriculum_level: expected a level 0..{levels - 1}, "
+                             f"found {level!r}")
+        self.curriculum.level = level
+
     def _yaw(self) -> float:
         return G.yaw_from_quat(self._state.base_quat)
 

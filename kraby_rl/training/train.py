@@ -5,12 +5,15 @@ A run directory holds::
     config.yaml              the resolved TrainConfig
     spec.json                the observation/action contract (core.contract)
     checkpoints/model_<N>.zip, vecnormalize_<N>.pkl
-    checkpoints/latest.json  {"timesteps": N}, written last and atomically
+    checkpoints/curriculum_<N>.json   each env's curriculum level (envs with a curriculum)
+    checkpoints/latest.json  {"timesteps": N, "wall_s": S}, written last and atomically
+                             (S: training wall time of all sessions so far)
     tb/                      TensorBoard logs (reward terms under reward/<term>)
     final_model.zip, final_vecnormalize.pkl   when training completes
 
-``--resume RUN`` reloads the newest complete checkpoint and trains on to
-``total_timesteps``; at most one checkpoint interval of work is lost to a kill.
+``--resume RUN`` reloads the newest complete checkpoint (the curriculum levels included)
+and trains on to ``total_timesteps``; at most one checkpoint interval of work is lost to a
+kill.
 """
 
 from __future__ import annotations
@@ -86,18 +89,52 @@ def checkpoint_steps(run_dir: str) -> list[int]:
                   if f.startswith("model_") and f.endswith(".zip"))
 
 
+def _marker(run_dir: str) -> dict | None:
+    path = os.path.join(run_dir, CKPT_DIR, "latest.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
 def latest_checkpoint(run_dir: str) -> tuple[int, str, str] | None:
     """(timesteps, model path, vecnormalize path) of the newest complete checkpoint."""
-    marker = os.path.join(run_dir, CKPT_DIR, "latest.json")
-    if not os.path.exists(marker):
+    marker = _marker(run_dir)
+    if marker is None:
         return None
-    with open(marker) as fh:
-        n = int(json.load(fh)["timesteps"])
+    n = int(marker["timesteps"])
     return (n, *checkpoint_paths(run_dir, n))
 
 
-def save_checkpoint(model, run_dir: str) -> int:
-    """Write model + normalisation stats, then the marker; returns the timestep count."""
+def curriculum_path(run_dir: str, n: int) -> str:
+    return os.path.join(run_dir, CKPT_DIR, f"curriculum_{n}.json")
+
+
+def _curriculum_levels(venv) -> list | None:
+    """Each env's curriculum level, or None when the envs have no curriculum."""
+    try:        # has_attr is answered safely by SubprocVecEnv's workers; env_method is not
+        if not venv.has_attr("curriculum_level"):
+            return None             # an env without curricula (OneLeg, the robot bridge)
+    except (AttributeError, NotImplementedError):
+        return None
+    levels = venv.env_method("curriculum_level")
+    return None if all(k is None for k in levels) else levels
+
+
+def _restore_curriculum(venv, run_dir: str, n: int) -> list | None:
+    path = curriculum_path(run_dir, n)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        levels = json.load(fh)["levels"]
+    for i in range(venv.num_envs):      # --n-envs may differ from the saved run's
+        venv.env_method("set_curriculum_level", levels[i % len(levels)], indices=[i])
+    return levels
+
+
+def save_checkpoint(model, run_dir: str, wall_s: float | None = None) -> int:
+    """Write model, normalisation stats and curriculum levels, then the marker (with the
+    run's training wall time ``wall_s`` when given); returns the timestep count."""
     n = int(model.num_timesteps)
     d = os.path.join(run_dir, CKPT_DIR)
     os.makedirs(d, exist_ok=True)
@@ -106,8 +143,13 @@ def save_checkpoint(model, run_dir: str) -> int:
     vec = model.get_vec_normalize_env()
     if vec is not None:
         _atomic_write(vec_path, vec.save)
+    levels = _curriculum_levels(model.get_env())
+    if levels is not None:
+        _atomic_write(curriculum_path(run_dir, n),
+                      lambda p: open(p, "w").write(json.dumps({"levels": levels})))
+    marker = {"timesteps": n, **({} if wall_s is None else {"wall_s": round(wall_s, 1)})}
     _atomic_write(os.path.join(d, "latest.json"),
-                  lambda p: open(p, "w").write(json.dumps({"timesteps": n})))
+                  lambda p: open(p, "w").write(json.dumps(marker)))
     return n
 
 
@@ -117,7 +159,7 @@ def _save_zip(model, path: str) -> None:
         model.save(fh)
 
 
-def _callbacks(cfg: TrainConfig, run_dir: str):
+def _callbacks(cfg: TrainConfig, run_dir: str, wall):
     from stable_baselines3.common.callbacks import BaseCallback
 
     class Checkpoints(BaseCallback):
@@ -131,7 +173,7 @@ def _callbacks(cfg: TrainConfig, run_dir: str):
 
         def _on_step(self):
             if self.model.num_timesteps >= self.next_at:
-                save_checkpoint(self.model, run_dir)
+                save_checkpoint(self.model, run_dir, wall())
                 self.next_at += cfg.checkpoint_every
             return True
 
@@ -226,7 +268,9 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         if cfg.normalize_obs or cfg.normalize_reward:
             venv = VecNormalize.load(vec_path, venv)
         model = algo_cls.load(model_path, env=venv, tensorboard_log=os.path.join(run_dir, "tb"))
-        log(f"resuming {run_dir} from checkpoint at {n} steps")
+        levels = _restore_curriculum(venv, run_dir, n)
+        log(f"resuming {run_dir} from checkpoint at {n} steps"
+            + (f" (curriculum levels {levels})" if levels is not None else ""))
     else:
         if cfg.normalize_obs or cfg.normalize_reward:
             venv = VecNormalize(venv, norm_obs=cfg.normalize_obs,
@@ -243,14 +287,18 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         progress_bar = sys.stderr.isatty()
     progress = Progress(cfg.total_timesteps, bar=progress_bar, log=log)
     t0 = time.time()
+    wall0 = float((_marker(run_dir) or {}).get("wall_s", 0.0)) if resume else 0.0
+
+    def wall():
+        return wall0 + time.time() - t0
     start_steps = model.num_timesteps
     try:
         if remaining > 0:
             model.learn(remaining,
-                        callback=_callbacks(cfg, run_dir) + [progress] + list(callbacks),
+                        callback=_callbacks(cfg, run_dir, wall) + [progress] + list(callbacks),
                         reset_num_timesteps=not resume, tb_log_name="run")
     except KeyboardInterrupt:
-        n = save_checkpoint(model, run_dir)
+        n = save_checkpoint(model, run_dir, wall())
         log(f"interrupted: checkpoint saved at {n} steps; continue with "
             f"'kraby train --resume {run_dir}'")
         venv.close()
@@ -260,10 +308,11 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     vec = model.get_vec_normalize_env()
     if vec is not None:
         _atomic_write(os.path.join(run_dir, "final_vecnormalize.pkl"), vec.save)
-    save_checkpoint(model, run_dir)
+    save_checkpoint(model, run_dir, wall())
     elapsed = time.time() - t0
     with open(os.path.join(run_dir, "training.json"), "w") as fh:
         json.dump({"timesteps": int(model.num_timesteps), "last_session_wall_s": elapsed,
+                   "wall_s": wall(),
                    "algorithm": cfg.algorithm, "seed": cfg.seed}, fh)
     log(summary(model, run_dir, model.num_timesteps - start_steps, elapsed))
     venv.close()
