@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     servo_tools.add_parser(sub)
     from kraby_rl.ros import topic_tool
     topic_tool.add_parser(sub)
+    from kraby_rl.ros import bag
+    bag.add_parser(sub)
     from kraby_rl.stack import launcher
     launcher.add_parser(sub)
     from kraby_rl.stack import demo
@@ -215,6 +217,9 @@ def main(argv=None) -> int:
         if args.command == "topic":
             from kraby_rl.ros import topic_tool
             return topic_tool.run(args)
+        if args.command in ("record", "bag"):
+            from kraby_rl.ros import bag
+            return bag.run(args)
         return args.func(args)
     except KeyboardInterrupt:
         print(f"kraby {args.command}: interrupted (Ctrl-C)", file=sys.stderr)

@@ -3,7 +3,8 @@
 The nodes, parameters and remappings come from kraby_rl.stack.description, the same description
 `kraby launch sim` runs without ROS 2. List the arguments with
 `ros2 launch kraby_rl sim.launch.py -s`:
-port, policy, config, use_sim_time, rviz, namespace, train_config, run_dir.
+port, policy, config, use_sim_time, rviz, namespace, train_config, run_dir,
+record.
 """
 
 from kraby_rl.stack.description import launch_description

@@ -37,6 +37,8 @@ def add_parser(sub):
                    help="exported policy (dir or shipped name)")
     p.add_argument("--command", type=float, nargs=3, default=DEFAULT_COMMAND,
                    metavar=("VX", "VY", "WZ"), help="cmd_vel [m/s, m/s, rad/s]")
+    p.add_argument("--record", metavar="BAG",
+                   help="record every topic of the run into this rosbag2 bag (MCAP)")
     p.set_defaults(func=main)
     return p
 
@@ -85,14 +87,24 @@ def motion(poses, seconds):
     return dist, dist / seconds, float(np.mean([p[3] for p in poses])), turn
 
 
-def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print):
+def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
+        record=None):
+    """Run the demo; ``record`` names a bag directory to record every topic into.
+
+    Raises:
+        RuntimeError: the stack did not come up; ValueError: the bag exists already.
+    """
+    import os
     loopback_by_default()
+    if record and os.path.exists(record):
+        raise ValueError(f"--record {record!r}: exists already; give a new bag directory")
     from kraby_rl import ros
     from kraby_rl.ros import messages as msgs
     output = tempfile.TemporaryFile("w+")     # the stack's log, read back on failure
     launcher = subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", "launch", "sim",
-                                 f"policy:={policy}"], stdout=output, stderr=subprocess.STDOUT,
-                                text=True)
+                                 f"policy:={policy}",
+                                 *([f"record:={record}"] if record else [])],
+                                stdout=output, stderr=subprocess.STDOUT, text=True)
     ros.init(args=["kraby_demo"])
     node = ros.Node("kraby_demo")
     watch = Watch(node, ros, msgs)
@@ -145,6 +157,15 @@ def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print)
         "shield": {k: v for k, v in shield.items() if k.startswith(("rejected", "clamped"))},
         "stack_exit_status": launcher.returncode,
     }
+    if record:
+        from kraby_rl.ros.bag import bag_summary
+        bag = bag_summary(record)
+        report["bag"] = {"path": record, "messages": bag["messages"],
+                         "size_bytes": bag["size_bytes"],
+                         "duration_s": round(bag["duration_s"], 2),
+                         "topics": {t: n for t, (_type, n) in sorted(bag["topics"].items())}}
+        log(f"kraby demo: recorded {bag['messages']} messages on {len(bag['topics'])} topics "
+            f"({bag['size_bytes'] / 1e6:.2f} MB, {bag['duration_s']:.1f} s) in {record}")
     log(f"kraby demo: {elapsed:.1f} s of policy {policy!r}: moved {report['distance_m']:.3f} m "
         f"(mean {report['speed_m_s']:.3f} m/s, turned {report['turn_deg']:.1f} deg), body "
         f"height {report['height_m']:.3f} m; the state estimator says "
@@ -166,8 +187,8 @@ def main(args):
     import json
     try:
         report = run(args.seconds, args.policy, args.command,
-                     log=lambda m: print(m, file=sys.stderr))
-    except RuntimeError as exc:
+                     log=lambda m: print(m, file=sys.stderr), record=args.record)
+    except (RuntimeError, ValueError) as exc:
         print(f"kraby demo: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(report))

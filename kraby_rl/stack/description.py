@@ -39,7 +39,34 @@ ARGUMENTS = {
     "namespace": ("", "namespace of every node"),
     "train_config": ("", "sim_train: training YAML ('' = config/train_ppo.yaml)"),
     "run_dir": ("runs/sim_train", "sim_train: where checkpoints and logs go"),
+    "record": ("", "record every topic into this rosbag2 bag directory (MCAP storage; "
+                   "'' = no recording)"),
 }
+
+
+# The stack's streams, which the recorder subscribes to before their publishers appear so that
+# a bag holds their first message (a sensor publishes from its first period on; discovery
+# takes longer). test_bag checks this table against the live graph of a recorded stack.
+STREAM_TOPICS = {
+    "joint_states": "sensor_msgs/msg/JointState", "imu/data": "sensor_msgs/msg/Imu",
+    "/clock": "rosgraph_msgs/msg/Clock", "sim/odom": "nav_msgs/msg/Odometry",
+    "odom": "nav_msgs/msg/Odometry", "cmd_vel": "geometry_msgs/msg/Twist",
+    "policy/joint_targets": "sensor_msgs/msg/JointState",
+    "joint_commands": "sensor_msgs/msg/JointState",
+}
+
+
+def recorder_command(args):
+    """The command of the stack's recorder (``kraby record -a``), or None without
+    ``record:=PATH``. The same under ROS 2's launch: the recorder uses kraby's embedded DDS
+    and sees the rclpy nodes on the same domain."""
+    if not args["record"]:
+        return None
+    ns = args["namespace"].strip("/")
+    expect = [f"--expect={name if name.startswith('/') or not ns else f'/{ns}/{name}'}"
+              f":={type_name}" for name, type_name in STREAM_TOPICS.items()]
+    return [sys.executable, "-m", "kraby_rl.ros.bag", "record", "-a", "-o", args["record"],
+            *expect]
 
 
 @dataclasses.dataclass
@@ -175,6 +202,9 @@ def launch_description(stack_name):
                                                "--pty", "--physics", "pybullet", "--link", link],
                                           output="screen"))
             port_url, delay = link, 3.0         # the pty link exists once the bus runs
+        record = recorder_command(values)
+        if record:
+            actions.append(ExecuteProcess(cmd=record, output="screen", sigterm_timeout="10"))
         nodes = [Node(**ros_node_arguments(spec, values))
                  for spec in stack(stack_name, values, port_url)]
         actions += [TimerAction(period=delay, actions=nodes)] if delay else nodes

@@ -7,6 +7,7 @@ driver last). `port:=virtual` first starts the virtual Herkulex bus, driven by P
 DDS stays on this machine unless ROS_AUTOMATIC_DISCOVERY_RANGE or ROS_LOCALHOST_ONLY is set.
 """
 
+import os
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,9 @@ class RunningStack:
             self.bus = FakeBusProcess(["--pty", "--physics", "pybullet"])
             self.port_url = self.bus.url
             self.out.write(f"kraby launch: virtual Herkulex bus on {self.port_url}\n")
+        record = launching.recorder_command(values)
+        if record:
+            self._start("recorder", record)
         for spec in launching.stack(self.stack_name, values, self.port_url):
             self._start(spec.name, [sys.executable, "-m", spec.module,
                                     *spec.ros_args(values["namespace"])])
@@ -131,6 +135,10 @@ def main(args):
         values = launching.parse_launch_arguments(args.arguments)
     except ValueError as exc:
         print(f"kraby launch: {exc}", file=sys.stderr)
+        return 2
+    if values["record"] and os.path.exists(values["record"]):
+        print(f"kraby launch: launch argument record: {values['record']!r} exists already; "
+              "give a new bag directory", file=sys.stderr)
         return 2
     stopping = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stopping.set())

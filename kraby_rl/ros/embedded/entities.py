@@ -2,13 +2,27 @@
 
 import itertools
 
-from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState
+from cyclonedds._clayer import ddspy_take, ddspy_write
+from cyclonedds.core import DDSException, InstanceState, ReadCondition, SampleState, ViewState
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
 
 from .messages import message_type_name, type_hash
 from .names import dds_topic_name
 from .qos import to_dds
+
+
+def take_serialized(reader, condition):
+    """One sample's serialized data as received (bytes), None when there is none, False for
+    a sample without data (a writer-gone notice). cyclonedds' DataReader.take deserializes
+    what its C layer returns; this is that same call, keeping the bytes."""
+    found = ddspy_take(reader._ref, condition.mask, 1)
+    if isinstance(found, int):
+        raise DDSException(found, f"taking serialized data from {reader!r}")
+    if not found:
+        return None
+    data, info = found[0]
+    return bytes(data) if info.valid_data else False
 
 
 def _user_data(msg_type):
@@ -40,6 +54,17 @@ class Publisher:
             raise TypeError(f"publish on {self.topic_name}: expected a "
                             f"{message_type_name(self.msg_type)}, found {type(msg).__name__}")
         self._writer.write(msg)
+
+    def publish_serialized(self, data):
+        """Publish an already serialized message (CDR with its encapsulation header, as
+        recorded in a bag) without decoding it: the bytes go on the wire as they are."""
+        data = bytes(data)
+        if len(data) < 4 or data[0] != 0 or data[1] not in (0, 1):
+            raise ValueError(f"publish on {self.topic_name}: expected CDR data with its "
+                             f"4-byte encapsulation header, found {data[:4]!r}")
+        ret = ddspy_write(self._writer._ref, data.ljust((len(data) + 3) & ~3, b"\0"))
+        if ret < 0:
+            raise DDSException(ret, f"publishing serialized data on {self.topic_name}")
 
     def get_subscription_count(self):
         return len(self._writer.get_matched_subscriptions())
@@ -77,14 +102,23 @@ class Subscription:
         return self.topic_name
 
     def take(self):
-        """The next message with valid data, or None (writer-gone notices are dropped)."""
+        """The next message with valid data, or None (writer-gone notices are dropped).
+        With ``raw`` (as rclpy's ``raw=True``): the serialized message, exactly the CDR
+        bytes that arrived (encapsulation header first), not a re-serialisation."""
         while True:
+            if self.raw:
+                found = take_serialized(self._reader, self.condition)
+                if found is None:
+                    return None
+                if found is not False:
+                    return found
+                continue
             samples = self._reader.take(N=1, condition=self.condition)
             if not samples:
                 return None
             sample = samples[0]
             if sample.sample_info.valid_data:
-                return sample.serialize() if self.raw else sample
+                return sample
 
     def get_publisher_count(self):
         return len(self._reader.get_matched_publications())
