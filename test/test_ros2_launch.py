@@ -168,8 +168,10 @@ def test_real_launch_over_the_virtual_bus_publishes_latches_estop_and_stops_clea
         launch.kill()
 
 
-def test_sim_launch_walks_and_stops_cleanly(install):
-    launch = Sourced(install, ["ros2", "launch", "kraby_rl", "sim.launch.py"])
+def test_sim_launch_walks_records_and_stops_cleanly(install, tmp_path):
+    bag = str(tmp_path / "bag")
+    launch = Sourced(install, ["ros2", "launch", "kraby_rl", "sim.launch.py",
+                               f"record:={bag}"])
     try:
         js = echo_once(install, "joint_states", "sensor_msgs/msg/JointState", timeout=60)
         assert len(js["position"]) == 18
@@ -183,6 +185,19 @@ def test_sim_launch_walks_and_stops_cleanly(install):
         assert "[ERROR]" not in launch.output, launch.output[-4000:]
     finally:
         launch.kill()
+    # the recorder (kraby's embedded DDS) recorded what the rclpy nodes published
+    from pathlib import Path
+    from rosbags.highlevel import AnyReader
+    with AnyReader([Path(bag)]) as reader:
+        topics = {c.topic: c.msgtype for c in reader.connections}
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        first = next(reader.messages([c for c in reader.connections
+                                      if c.topic == "/joint_states"]))
+        js = reader.deserialize(first[2], "sensor_msgs/msg/JointState")
+    assert topics["/joint_states"] == "sensor_msgs/msg/JointState"
+    assert topics["/robot_description"] == "std_msgs/msg/String"
+    assert counts["/joint_states"] > 20 and counts["/odom"] > 20, counts
+    assert len(js.position) == 18
 
 
 def test_sim_train_launch_trains_from_the_installed_config(install, tmp_path):

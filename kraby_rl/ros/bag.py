@@ -271,6 +271,10 @@ def cmd_record(args):
     except (KeyboardInterrupt, tt._shutdown_exc()):
         pass
     finally:
+        # a second Ctrl-C (ros2 launch signals the process and its group) must not cut the
+        # bag's closing short: metadata.yaml is written last
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         counts = recorder.close() if recorder is not None else {}
         tt._close(node)
     if recorder is not None:

@@ -113,9 +113,9 @@ class Graph:
                 if getattr(sample, "participant_key", None) == self._own:
                     continue
                 key = getattr(sample, "key", None)
-                if hasattr(sample, "topic_name"):
+                if getattr(sample, "topic_name", None):
                     table[key] = sample
-                else:
+                else:       # an endpoint gone (its disposal notice has no topic name)
                     table.pop(key, None)
 
     def topics(self):
