@@ -103,7 +103,8 @@ def cmd_eval(args) -> int:
         check_video_path(args.video)
         summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
                            command=command, seed=args.seed, video=args.video,
-                           env_overrides=overrides, randomized=args.randomized)
+                           env_overrides=overrides, randomized=args.randomized,
+                           report=args.report)
     except (FileNotFoundError, PolicyError, ValueError) as exc:
         print(f"kraby eval: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed command [m/s, m/s, rad/s] (default: sampled per episode)")
     e.add_argument("--seed", type=int, default=1000)
     e.add_argument("--video", metavar="FILE", help="record the first episode (.mp4 or .gif)")
+    e.add_argument("--report", metavar="DIR",
+                   help="write figures (gait diagram, velocity, torque-speed, height/tilt) "
+                        "and an index.md into DIR")
     e.add_argument("--randomized", action="store_true",
                    help="evaluate with the policy's training randomisation on (default: off)")
     e.add_argument("--through-stack", action="store_true",

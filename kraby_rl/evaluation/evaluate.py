@@ -80,9 +80,11 @@ def _checked(policy):
 
 
 def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
-                frame_every: int = 2, options: dict | None = None) -> dict:
+                frame_every: int = 2, options: dict | None = None,
+                trace: dict | None = None) -> dict:
     """One episode of Hexapod-v0; returns its return, fall flag and gait figures.
-    ``options`` go to ``env.reset`` (terrain, faults), with ``command`` when given."""
+    ``options`` go to ``env.reset`` (terrain, faults), with ``command`` when given; a
+    ``trace`` dict receives the per-step arrays (for ``evaluation.report``)."""
     u = env.unwrapped
     opts = dict(options or {})
     if command is not None:
@@ -110,6 +112,8 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
             fell = bool(term)
             break
     a = {k: np.array(v) for k, v in rec.items()}
+    if trace is not None:
+        trace.update(a, command=[float(c) for c in u.command])
     # each servo against its own envelope this episode (randomised strength and speed)
     fig = gait_figures(u.dt, a["pos"], a["yaw"], a["contact"], a["slip"], a["w"], a["tau"],
                        a["h"], a["tilt"], *u.world.servo.envelope(), a["w_tau"])
@@ -119,8 +123,9 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
 
 def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None,
              seed: int = 1000, video: str | None = None, env_overrides: dict | None = None,
-             randomized: bool = False, log=print) -> dict:
-    """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary."""
+             randomized: bool = False, log=print, report: str | None = None) -> dict:
+    """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary.
+    ``report``: a directory for the figures of ``evaluation.report`` and their index."""
     import kraby_rl.envs  # noqa: F401
     actor = load_actor(policy)
     meta = getattr(actor, "metadata", {})
@@ -137,11 +142,16 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
         env_kwargs["render_mode"] = "rgb_array"
     env = gym.make(env_id, **env_kwargs)
     if env_id == "kraby_rl/OneLeg-v0":
+        if report:
+            raise ValueError("--report: the figures are those of a walking robot; "
+                             f"{env_id} has one leg on a stand")
         return _evaluate_one_leg(env, actor, episodes, seed, log)
     frames = [] if video else None
-    results = []
+    results, traces = [], []
     for i in range(episodes):
-        res = run_episode(env, actor, seed + i, command, frames if i == 0 else None)
+        traces.append({} if report else None)
+        res = run_episode(env, actor, seed + i, command, frames if i == 0 else None,
+                          trace=traces[-1])
         results.append(res)
         log(f"episode {i}: cmd ({res['command'][0]:+.2f} m/s, {res['command'][1]:+.2f} m/s, "
             f"{res['command'][2]:+.2f} rad/s) -> ({res['vx']:+.3f} m/s, {res['vy']:+.3f} m/s, "
@@ -171,6 +181,11 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
     if video:
         _write_video(video, frames, fps=int(round(1.0 / (2 * env.unwrapped.dt))))
         log(f"video: {video} ({len(frames)} frames)")
+    if report:
+        from kraby_rl.evaluation.report import write_report
+        stall, w0 = env.unwrapped.world.servo.envelope()
+        drawn = write_report(report, summary, traces, env.unwrapped.dt, stall, w0)
+        log(f"report: {os.path.join(report, 'index.md')} ({', '.join(drawn['files'][:-1])})")
     return summary
 
 
