@@ -23,11 +23,10 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
-import types
 
 from kraby_rl.ros import topic_tool as tt
+from kraby_rl.ros.mirror import TopicMirror
 
 DISCOVERY_POLL_S = 0.25     # how often the recorder looks for new topics
 STORAGE = "mcap"
@@ -113,132 +112,40 @@ def _play_qos(connection):
 
 
 # --- recording -------------------------------------------------------------------------
-class Recorder:
-    """Subscribes to topics as they appear on the graph and writes what arrives to a bag.
+class Recorder(TopicMirror):
+    """Writes every message of the wanted topics, as it arrived, to a new bag.
 
     Args:
-        node, graph: an embedded node and its `topic_tool.Graph`.
+        node, graph, topics, expect, log: as `TopicMirror`.
         path: the bag directory to create (it must not exist).
-        topics: fully qualified names to record; None records every topic.
-        expect: {fully qualified name: type name} of topics to subscribe to at once, before
-            their publishers are discovered, so that the bag holds their first message
-            (discovery takes up to a poll, and a sensor publishes from its first period on).
-            These readers are best effort and volatile (they match every writer); what
-            arrives waits until the publisher is seen and its offered QoS known.
-        log: where notices go (a topic skipped, one started).
 
     Raises:
         tt.ToolError: the bag directory exists already.
     """
 
+    tool, verb = "kraby record", "recording"
+
     def __init__(self, node, graph, path, topics=None, expect=None, log=None):
         from rosbags.rosbag2 import StoragePlugin, Writer
         if os.path.exists(path):
             raise tt.ToolError(f"bag {path!r}: exists already; give a new directory")
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        self.node, self.graph, self.path = node, graph, path
-        self.topics = None if topics is None else set(topics)
-        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
         self.writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         self.connections = {}       # topic -> rosbags Connection
-        self.counts = {}
-        self._skipped = set()
-        self._lock = threading.Lock()
-        self.expected = {}          # topic -> type name, subscribed ahead of discovery
-        self._pending = {}          # topic -> [(stamp, data)] until its connection exists
-        for name, type_name in (expect or {}).items():
-            if self.topics is not None and name not in self.topics:
-                continue
-            self._subscribe_ahead(name, type_name)
+        super().__init__(node, graph, topics, expect, log)
 
-    def _subscribe_ahead(self, name, type_name):
-        from .embedded.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        cls = tt._message_class(type_name)
-        self.expected[name] = type_name
-        self._pending[name] = []
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT,
-                         durability=DurabilityPolicy.VOLATILE)
-
-        def keep(data):
-            with self._lock:
-                if name in self.connections:
-                    self._write(name, time.time_ns(), data)
-                elif self.writer is not None:
-                    self._pending[name].append((time.time_ns(), data))
-        self.node.create_subscription(cls, name, keep, qos, raw=True)
-
-    def poll(self):
-        """Start recording any wanted topic that now has a publisher."""
+    def open_topic(self, name, type_name, pubs):
         from .embedded.messages import typestore
-        self.graph.refresh()
-        for name, type_names in sorted(self.graph.topics().items()):
-            if name in self.connections or name in self._skipped:
-                continue
-            if self.topics is not None and name not in self.topics:
-                continue
-            pubs = self.graph.publishers_of(name)
-            if not pubs:
-                continue
-            if len(type_names) != 1:
-                self._skip(name, f"it carries several types ({', '.join(sorted(type_names))})")
-                continue
-            type_name = next(iter(type_names))
-            if name in self.expected:
-                if type_name != self.expected[name]:
-                    self._skip(name, f"expected type {self.expected[name]}, the graph has "
-                                     f"{type_name}")
-                    continue
-                self._connect(name, type_name, pubs)
-                continue
-            if type_name not in typestore().types:
-                self._skip(name, f"its type {type_name} has no known definition")
-                continue
-            cls = tt._message_class(type_name)
-            self._connect(name, type_name, pubs)
-            qos = tt._reader_qos(types.SimpleNamespace(qos_reliability=None,
-                                                       qos_durability=None, qos_depth=100),
-                                 self.graph, name)
-            self.node.create_subscription(cls, name, self._writer_for(name), qos, raw=True)
+        self.connections[name] = self.writer.add_connection(
+            name, type_name, typestore=typestore(), offered_qos_profiles=_offered_qos(pubs))
 
-    def _connect(self, name, type_name, pubs):
-        """The bag's connection for a topic (and what waited for it is written)."""
-        from .embedded.messages import typestore
-        with self._lock:
-            if self.writer is None:
-                return
-            self.connections[name] = self.writer.add_connection(
-                name, type_name, typestore=typestore(), offered_qos_profiles=_offered_qos(pubs))
-            self.counts[name] = 0
-            for stamp, data in self._pending.pop(name, []):
-                self._write(name, stamp, data)
-        self.log(f"kraby record: recording {name} [{type_name}]")
-
-    def _write(self, name, stamp, data):
+    def emit(self, name, stamp, data):
         self.writer.write(self.connections[name], stamp, data)
-        self.counts[name] += 1
 
-    def _skip(self, name, why):
-        self._skipped.add(name)
-        self.log(f"kraby record: not recording {name}: {why}")
-
-    def _writer_for(self, name):
-        def write(data):
-            with self._lock:
-                if self.writer is not None:
-                    self._write(name, time.time_ns(), data)
-        return write
-
-    def close(self):
-        for name, waiting in list(self._pending.items()):
-            if waiting:         # data came, but its publisher left before it was seen
-                self._connect(name, self.expected[name], [])
-        with self._lock:
-            if self.writer is not None:
-                self.writer.close()
-                self.writer = None
-        return dict(self.counts)
+    def finish(self):
+        self.writer.close()
 
 
 def _interrupt(*_):
