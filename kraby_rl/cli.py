@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     topic_tool.add_parser(sub)
     from kraby_rl.ros import bag
     bag.add_parser(sub)
+    from kraby_rl.ros import foxglove_server
+    foxglove_server.add_parser(sub)
     from kraby_rl.stack import launcher
     launcher.add_parser(sub)
     from kraby_rl.stack import demo
@@ -221,7 +223,7 @@ def main(argv=None) -> int:
         if args.command == "topic":
             from kraby_rl.ros import topic_tool
             return topic_tool.run(args)
-        if args.command in ("record", "bag"):
+        if args.command in ("record", "bag", "foxglove"):
             from kraby_rl.ros import bag
             return bag.run(args)
         return args.func(args)

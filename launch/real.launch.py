@@ -4,7 +4,7 @@ The nodes, parameters and remappings come from kraby_rl.stack.description, the s
 `kraby launch real` runs without ROS 2. List the arguments with
 `ros2 launch kraby_rl real.launch.py -s`:
 port, policy, config, use_sim_time, rviz, namespace, train_config, run_dir,
-record.
+record, foxglove.
 """
 
 from kraby_rl.stack.description import launch_description

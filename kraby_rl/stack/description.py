@@ -41,6 +41,8 @@ ARGUMENTS = {
     "run_dir": ("runs/sim_train", "sim_train: where checkpoints and logs go"),
     "record": ("", "record every topic into this rosbag2 bag directory (MCAP storage; "
                    "'' = no recording)"),
+    "foxglove": ("false", "serve every topic to the Foxglove app: true (ws://127.0.0.1:8765), "
+                          "PORT or HOST:PORT (another address only when you give one)"),
 }
 
 
@@ -54,6 +56,16 @@ STREAM_TOPICS = {
     "policy/joint_targets": "sensor_msgs/msg/JointState",
     "joint_commands": "sensor_msgs/msg/JointState",
 }
+
+
+def foxglove_command(args):
+    """The command of the stack's Foxglove server, or None with ``foxglove:=false``."""
+    if args["foxglove"].lower() == "false":
+        return None
+    from kraby_rl.ros.foxglove_server import parse_address
+    host, port = parse_address(args["foxglove"].lower())
+    return [sys.executable, "-m", "kraby_rl.ros.foxglove_server", "--host", host,
+            "--port", str(port)]
 
 
 def recorder_command(args):
@@ -109,6 +121,9 @@ def parse_launch_arguments(items):
             raise ValueError(f"launch argument {item!r}: expected name:=value with a name "
                              f"from {', '.join(ARGUMENTS)}")
         values[name] = value
+    if values["foxglove"].lower() != "false":
+        from kraby_rl.ros.foxglove_server import parse_address
+        parse_address(values["foxglove"].lower())     # ValueError naming the value
     for name in ("use_sim_time", "rviz"):
         allowed = ("true", "false", "auto") if name == "use_sim_time" else ("true", "false")
         if values[name].lower() not in allowed:
@@ -202,9 +217,9 @@ def launch_description(stack_name):
                                                "--pty", "--physics", "pybullet", "--link", link],
                                           output="screen"))
             port_url, delay = link, 3.0         # the pty link exists once the bus runs
-        record = recorder_command(values)
-        if record:
-            actions.append(ExecuteProcess(cmd=record, output="screen", sigterm_timeout="10"))
+        for cmd in (recorder_command(values), foxglove_command(values)):
+            if cmd:
+                actions.append(ExecuteProcess(cmd=cmd, output="screen", sigterm_timeout="10"))
         nodes = [Node(**ros_node_arguments(spec, values))
                  for spec in stack(stack_name, values, port_url)]
         actions += [TimerAction(period=delay, actions=nodes)] if delay else nodes

@@ -81,6 +81,9 @@ class RunningStack:
         record = launching.recorder_command(values)
         if record:
             self._start("recorder", record)
+        foxglove = launching.foxglove_command(values)
+        if foxglove:
+            self._start("foxglove", foxglove)
         for spec in launching.stack(self.stack_name, values, self.port_url):
             self._start(spec.name, [sys.executable, "-m", spec.module,
                                     *spec.ros_args(values["namespace"])])
