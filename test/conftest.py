@@ -18,7 +18,8 @@ os.environ["CYCLONEDDS_URI"] = (
 # Modules whose tests start processes (virtual bus, nodes, launchers, ros2, flake8) or run in
 # real time: marked `slow`, so `pytest -m "not slow"` runs the pure tests alone.
 SLOW_MODULES = {
-    "test_bag", "test_cli_eval", "test_foxglove", "test_command_limit", "test_gym_bridge", "test_herkulex_driver",
+    "test_bag", "test_cli_eval", "test_command_limit", "test_foxglove", "test_gym_bridge",
+    "test_herkulex_driver",
     "test_herkulex_virtual_bus", "test_launcher", "test_lint", "test_ros2_launch",
     "test_ros_two_process", "test_stack_eval", "test_stack_real", "test_stack_sim",
     "test_topic_tool", "test_training", "test_walk_policy",
