@@ -93,6 +93,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.from_bag:
+        return _eval_from_bag(args)
+    if not args.policy:
+        print("kraby eval: give a POLICY (or --from-bag BAG)", file=sys.stderr)
+        return 2
     from kraby_rl.core.policy_runtime import PolicyError
     from kraby_rl.evaluation.evaluate import dump_json, evaluate
     command = args.command
@@ -126,6 +131,23 @@ def cmd_eval(args) -> int:
         print(side_by_side(summary, stack), file=sys.stderr)
         summary = {"env": summary, "through_stack": stack}
     print(dump_json(summary))
+    return 0
+
+
+def _eval_from_bag(args) -> int:
+    import json
+    from kraby_rl.evaluation.from_bag import figures_from_bag, report_line
+    if args.policy:
+        print("kraby eval: --from-bag judges a recording; give no POLICY with it",
+              file=sys.stderr)
+        return 2
+    try:
+        fig = figures_from_bag(args.from_bag)
+    except (OSError, ValueError) as exc:
+        print(f"kraby eval: {exc}", file=sys.stderr)
+        return 2
+    print(report_line(args.from_bag, fig), file=sys.stderr)
+    print(json.dumps({"bag": args.from_bag, **fig}))
     return 0
 
 
@@ -166,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a policy with plausibility figures")
-    e.add_argument("policy", help="export dir, run dir, or 'tripod' (reference gait)")
+    e.add_argument("policy", nargs="?",
+                   help="export dir, run dir, or 'tripod' (reference gait); not with --from-bag")
+    e.add_argument("--from-bag", metavar="BAG",
+                   help="the gait figures of a recorded run (kraby record / record:=) instead "
+                        "of running a policy: leg odometry over joint_states and imu/data")
     e.add_argument("--episodes", type=positive(int, "(episodes)"), default=5)
     e.add_argument("--seconds", type=positive(float, "[s] (episode length)"), default=20.0,
                    help="episode length [s]")

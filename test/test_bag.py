@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from rosbags.highlevel import AnyReader
 
 from kraby_rl import ros
+from kraby_rl.evaluation.from_bag import figures_from_bag
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs
 from kraby_rl.stack.description import STREAM_TOPICS
 from ros_helpers import Process, ros_node, spin_for, spin_until
@@ -127,6 +129,9 @@ def test_record_info_and_play_keep_the_wire_bytes(tmp_path):
         assert play.proc.returncode == 0, play.stderr
         assert [bytes(b) for b in replayed] == sent
         assert "30 messages on 1 topics" in play.stderr
+    p = subprocess.run(KRABY + ["eval", "--from-bag", bag], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "expected a /joint_states topic" in p.stderr, p.stderr
 
 
 def test_bad_bag_input_is_refused_with_the_thing_named(tmp_path):
@@ -187,9 +192,18 @@ def test_a_recorded_demo_replays_into_a_fresh_estimator(tmp_path):
         assert data[fqn], f"nothing recorded on {fqn}"
     assert {"/robot_description", "/tf_static", "/safety/state", "/diagnostics"} <= set(data)
     recorded = {raw for _t, raw, _m in data["/joint_states"]}
-    assert live and all(bytes(b) in recorded for b in live)
+    missing = [i for i, b in enumerate(live) if bytes(b) not in recorded]
+    assert live and not missing, (len(live), len(recorded), missing[:10], missing[-10:])
     first = data["/joint_states"][0][2].header.stamp
     assert (first.sec, first.nanosec) <= (0, 20_000_000), "the bag misses the first states"
+
+    # the robot's own figures from the recording, against the simulator's ground truth
+    fig = figures_from_bag(bag)
+    assert fig["samples"] == len(data["/joint_states"]) and fig["effort"]
+    assert abs(fig["vx"] - report["speed_m_s"]) < 0.1 * report["speed_m_s"], fig["vx"]
+    assert abs(fig["heading_change_deg"] - report["turn_deg"]) < 3.0
+    assert abs(fig["step_freq_hz"] - 2.0) < 0.2 and 0.4 < fig["duty_factor"] < 0.65
+    assert fig["slip_mean"] < 0.03 and fig["command"] == pytest.approx([0.15, 0, 0])
 
     est = Process([sys.executable, "-m", "kraby_rl.nodes.state_estimator_node", "--ros-args",
                    "-r", "__node:=replay_estimator", "-p", "use_sim_time:=true",
@@ -198,6 +212,11 @@ def test_a_recorded_demo_replays_into_a_fresh_estimator(tmp_path):
         with ros_node("bag_replay_watch") as node:
             replayed = []
             node.create_subscription(nav_msgs.Odometry, "replay/odom", replayed.append, 100)
+            # the estimator is up once its joint_states reader is on the graph
+            probe = node.create_publisher(sensor_msgs.JointState, "joint_states", 10)
+            assert spin_until(node, lambda: probe.get_subscription_count() >= 1, timeout=60), \
+                est.stderr
+            node.destroy_publisher(probe)
             play = Process(KRABY + ["bag", "play", bag, "--topics", "joint_states",
                                     "imu/data", "/clock", "--delay", "2"])
             try:

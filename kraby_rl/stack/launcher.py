@@ -64,12 +64,13 @@ class RunningStack:
         self.out = out or sys.stderr
         self.bus = None
         self.procs = []
+        self.observers = []         # recorder, Foxglove server: first up, last down
 
-    def _start(self, name, cmd):
+    def _start(self, name, cmd, observer=False):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
         threading.Thread(target=_pump, args=(name, proc.stdout, self.out), daemon=True).start()
-        self.procs.append((name, proc))
+        (self.observers if observer else self.procs).append((name, proc))
 
     def start(self):
         values = self.values
@@ -80,10 +81,10 @@ class RunningStack:
             self.out.write(f"kraby launch: virtual Herkulex bus on {self.port_url}\n")
         record = launching.recorder_command(values)
         if record:
-            self._start("recorder", record)
+            self._start("recorder", record, observer=True)
         foxglove = launching.foxglove_command(values)
         if foxglove:
-            self._start("foxglove", foxglove)
+            self._start("foxglove", foxglove, observer=True)
         for spec in launching.stack(self.stack_name, values, self.port_url):
             self._start(spec.name, [sys.executable, "-m", spec.module,
                                     *spec.ros_args(values["namespace"])])
@@ -97,7 +98,7 @@ class RunningStack:
 
     def ended(self):
         """(name, exit status) of the first process that has ended, or None."""
-        for name, proc in self.procs:
+        for name, proc in self.observers + self.procs:
             if proc.poll() is not None:
                 return name, proc.returncode
         return None
@@ -105,18 +106,21 @@ class RunningStack:
     def stop(self, timeout=5.0):
         """SIGINT to every node at once (as ros2 launch does), then wait; SIGKILL for any
         still running after ``timeout`` s. One at a time, the shield would see the policy
-        go quiet first and report a stale-command fault for a normal Ctrl-C."""
-        for _name, proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs = []
+        go quiet first and report a stale-command fault for a normal Ctrl-C. The observers
+        (recorder, Foxglove server) are stopped after the nodes, so a bag ends with the
+        nodes' last messages."""
+        for group in (self.procs, self.observers):
+            for _name, proc in group:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + timeout
+            for _name, proc in reversed(group):
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.procs, self.observers = [], []
         if self.bus is not None:
             self.bus.close()
             self.bus = None
