@@ -109,7 +109,7 @@ def cmd_eval(args) -> int:
         summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
                            command=command, seed=args.seed, video=args.video,
                            env_overrides=overrides, randomized=args.randomized,
-                           report=args.report)
+                           report=args.report, record=args.record)
     except (FileNotFoundError, PolicyError, ValueError) as exc:
         print(f"kraby eval: {exc}", file=sys.stderr)
         return 2
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report", metavar="DIR",
                    help="write figures (gait diagram, velocity, torque-speed, height/tilt) "
                         "and an index.md into DIR")
+    e.add_argument("--record", metavar="DIR",
+                   help="write each episode as a rosbag2 bag (MCAP) DIR/episode_<k>: "
+                        "joint_states, imu/data, sim/odom, cmd_vel, /clock")
     e.add_argument("--randomized", action="store_true",
                    help="evaluate with the policy's training randomisation on (default: off)")
     e.add_argument("--through-stack", action="store_true",

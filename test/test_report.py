@@ -74,3 +74,35 @@ def test_kraby_eval_report_option(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert p.returncode == 0, p.stderr
     assert os.path.exists(tmp_path / "r" / "gait.png")
+
+
+def test_eval_records_each_episode_as_a_bag_that_from_bag_judges_alike(tmp_path):
+    """kraby eval --record: one bag per episode; rosbags reads it; kraby eval --from-bag's
+    figures of it (leg odometry, as for the robot) agree with the env's ground truth."""
+    from pathlib import Path
+    from rosbags.highlevel import AnyReader
+    from kraby_rl.evaluation.from_bag import figures_from_bag
+    out = str(tmp_path / "bags")
+    summary = evaluate("walk", episodes=2, seconds=6.0, command=[0.15, 0.0, 0.0],
+                       env_overrides={"randomize": None}, record=out, log=lambda m: None)
+    assert sorted(os.listdir(out)) == ["episode_0", "episode_1"]
+    bag = os.path.join(out, "episode_0")
+    with AnyReader([Path(bag)]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        js = [reader.deserialize(raw, c.msgtype) for c, _t, raw in reader.messages(
+            [c for c in reader.connections if c.topic == "/joint_states"])]
+    assert counts == {"/joint_states": 300, "/imu/data": 300, "/sim/odom": 300,
+                      "/cmd_vel": 300, "/clock": 300}
+    assert len(js[0].name) == 18 and js[0].name[0] == "lf_coxa" and len(js[-1].effort) == 18
+    truth = summary["episodes_detail"][0]
+    fig = figures_from_bag(bag)
+    assert abs(fig["vx"] - truth["vx"]) < 0.05 * truth["vx"], (fig["vx"], truth["vx"])
+    assert abs(fig["heading_change_deg"] - truth["heading_change_deg"]) < 2.0
+    assert abs(fig["step_freq_hz"] - truth["step_freq_hz"]) < 0.2
+    assert fig["envelope_violations"] is not None and fig["command"] == [0.15, 0.0, 0.0]
+    try:
+        evaluate("walk", episodes=1, seconds=1.0, record=out, log=lambda m: None)
+    except ValueError as exc:
+        assert "exists and is not empty" in str(exc)
+    else:
+        raise AssertionError("recording into a used directory was accepted")

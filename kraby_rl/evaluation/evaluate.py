@@ -81,10 +81,11 @@ def _checked(policy):
 
 def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
                 frame_every: int = 2, options: dict | None = None,
-                trace: dict | None = None) -> dict:
+                trace: dict | None = None, bag=None) -> dict:
     """One episode of Hexapod-v0; returns its return, fall flag and gait figures.
     ``options`` go to ``env.reset`` (terrain, faults), with ``command`` when given; a
-    ``trace`` dict receives the per-step arrays (for ``evaluation.report``)."""
+    ``trace`` dict receives the per-step arrays (for ``evaluation.report``); a ``bag``
+    (``episode_bag.EpisodeBag``) gets each step's messages."""
     u = env.unwrapped
     opts = dict(options or {})
     if command is not None:
@@ -96,6 +97,8 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
         obs, r, term, trunc, info = env.step(actor(obs))
         ret += r
         s = u.robot_state
+        if bag is not None:
+            bag.add(s.t, s, u.command)
         rec["pos"].append(s.base_pos)
         rec["yaw"].append(G.yaw_from_quat(s.base_quat))
         rec["contact"].append(s.foot_contact)
@@ -123,9 +126,11 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
 
 def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None,
              seed: int = 1000, video: str | None = None, env_overrides: dict | None = None,
-             randomized: bool = False, log=print, report: str | None = None) -> dict:
+             randomized: bool = False, log=print, report: str | None = None,
+             record: str | None = None) -> dict:
     """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary.
-    ``report``: a directory for the figures of ``evaluation.report`` and their index."""
+    ``report``: a directory for the figures of ``evaluation.report`` and their index;
+    ``record``: a directory for one rosbag2 bag per episode (``episode_bag``)."""
     import kraby_rl.envs  # noqa: F401
     actor = load_actor(policy)
     meta = getattr(actor, "metadata", {})
@@ -142,16 +147,26 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
         env_kwargs["render_mode"] = "rgb_array"
     env = gym.make(env_id, **env_kwargs)
     if env_id == "kraby_rl/OneLeg-v0":
-        if report:
-            raise ValueError("--report: the figures are those of a walking robot; "
-                             f"{env_id} has one leg on a stand")
+        if report or record:
+            raise ValueError("--report/--record: the figures and topics are those of a "
+                             f"walking robot; {env_id} has one leg on a stand")
         return _evaluate_one_leg(env, actor, episodes, seed, log)
     frames = [] if video else None
     results, traces = [], []
+    if record and os.path.exists(record) and os.listdir(record):
+        raise ValueError(f"--record {record!r}: exists and is not empty; give a new directory")
     for i in range(episodes):
         traces.append({} if report else None)
-        res = run_episode(env, actor, seed + i, command, frames if i == 0 else None,
-                          trace=traces[-1])
+        bag = None
+        if record:
+            from kraby_rl.evaluation.episode_bag import EpisodeBag, episode_path
+            bag = EpisodeBag(episode_path(record, i))
+        try:
+            res = run_episode(env, actor, seed + i, command, frames if i == 0 else None,
+                              trace=traces[-1], bag=bag)
+        finally:
+            if bag is not None:
+                bag.close()
         results.append(res)
         log(f"episode {i}: cmd ({res['command'][0]:+.2f} m/s, {res['command'][1]:+.2f} m/s, "
             f"{res['command'][2]:+.2f} rad/s) -> ({res['vx']:+.3f} m/s, {res['vy']:+.3f} m/s, "
@@ -181,6 +196,8 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
     if video:
         _write_video(video, frames, fps=int(round(1.0 / (2 * env.unwrapped.dt))))
         log(f"video: {video} ({len(frames)} frames)")
+    if record:
+        log(f"recorded: {episodes} bag(s) in {record} (episode_0 ... episode_{episodes - 1})")
     if report:
         from kraby_rl.evaluation.report import write_report
         stall, w0 = env.unwrapped.world.servo.envelope()

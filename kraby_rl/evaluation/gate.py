@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 COMMANDS = {"forward": (0.15, 0.0, 0.0), "backward": (-0.15, 0.0, 0.0),
@@ -55,7 +56,9 @@ def checks(name, summary, slack=1.0):
     return out
 
 
-def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print):
+def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print, record=None):
+    """The gate; ``record``: a directory for every env episode's bag
+    (RECORD/<nominal|randomized>_<command>/episode_<k>)."""
     from kraby_rl.resources import resolve_policy
     from kraby_rl.stack.through_stack import evaluate_through_stack
     from kraby_rl.evaluation.evaluate import evaluate
@@ -63,9 +66,10 @@ def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print):
     rows, results = [], {}
     for randomized in (False, True):
         for name, cmd in COMMANDS.items():
-            s = evaluate(policy, episodes, seconds, cmd, env_overrides=None if randomized
-                         else {"randomize": None}, randomized=randomized, log=quiet)
             key = f"{'randomized' if randomized else 'nominal'}/{name}"
+            s = evaluate(policy, episodes, seconds, cmd, env_overrides=None if randomized
+                         else {"randomize": None}, randomized=randomized, log=quiet,
+                         record=record and os.path.join(record, key.replace("/", "_")))
             results[key] = s
             for label, value, limit, ok in checks(name, s, 1.25 if randomized else 1.0):
                 rows.append((f"{'rand ' if randomized else ''}{label}", value, limit, ok))
@@ -97,8 +101,10 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--stack-episodes", type=int, default=5)
+    p.add_argument("--record", metavar="DIR", help="a rosbag2 bag of every env episode")
     args = p.parse_args(argv)
-    passed, rows, results = run(args.policy, args.episodes, args.seconds, args.stack_episodes)
+    passed, rows, results = run(args.policy, args.episodes, args.seconds, args.stack_episodes,
+                                record=args.record)
     print(json.dumps({"policy": args.policy, "passed": passed,
                       "checks": [{"check": r[0], "value": r[1], "limit": r[2], "pass": r[3]}
                                  for r in rows]}))
