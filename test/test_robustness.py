@@ -51,3 +51,18 @@ def test_a_short_run_compares_both_contestants_row_by_row(capsys):
     assert code == (0 if summary["passed"] else 1)
     assert RB.main(["tripod", "--scenario", "lava"]) == 2
     assert "unknown scenario(s) ['lava']" in capsys.readouterr().err
+
+
+def test_curve_wall_time_sums_sessions_up_to_each_resume():
+    from kraby_rl.evaluation.curve import wall_at
+    # session 1 ran 0 -> 66k in 330 s, was killed; session 2 resumed at 50k (first record at
+    # 52k, 1000 s later in wall-clock time) and ran on
+    s1 = [(2000, 100.0), (50000, 340.0), (52000, 350.0), (66000, 420.0)]
+    s2 = [(52000, 5000.0), (100000, 5200.0)]
+    assert wall_at([s1], 50000) == 240.0
+    assert wall_at([s1, s2], 50000) == 240.0
+    # session 1 counts up to 52k (250 s), then session 2's own time
+    assert wall_at([s1, s2], 52000) == 250.0
+    assert wall_at([s1, s2], 100000) == 450.0
+    assert wall_at([s1, s2], 76000) == 350.0
+    assert wall_at([s1, s2], 200000) is None
