@@ -314,6 +314,9 @@ def cmd_play(args):
 def run(args):
     try:
         return args.func(args)
+    except BrokenPipeError:             # `kraby bag info ... | head`
+        sys.stderr.close()
+        return 0
     except tt.ToolError as exc:
         print(f"kraby {args.command}: {exc}", file=sys.stderr)
         return 2
