@@ -314,8 +314,8 @@ def cmd_play(args):
 def run(args):
     try:
         return args.func(args)
-    except BrokenPipeError:             # `kraby bag info ... | head`
-        sys.stderr.close()
+    except BrokenPipeError:             # `kraby bag info ... | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except tt.ToolError as exc:
         print(f"kraby {args.command}: {exc}", file=sys.stderr)
