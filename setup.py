@@ -28,7 +28,7 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "pyyaml", "gymnasium>=1.0", "pybullet>=3.2.5", "pyserial>=3.5",
-                      "cyclonedds==11.0.1", "rosbags>=0.10", "matplotlib>=3.8",
+                      "cyclonedds==11.0.1", "rosbags>=0.10", "matplotlib>=3.8", "scipy>=1.10",
                       "foxglove-sdk>=0.30"],
     extras_require={
         "train": ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard", "tqdm", "rich",

@@ -104,11 +104,27 @@ def cmd_eval(args) -> int:
     if args.through_stack and command is None:
         command = [0.15, 0.0, 0.0]
     overrides = None if args.randomized else {"randomize": None}
+    randomized = args.randomized
+    if args.overlay:
+        import yaml
+        try:
+            with open(args.overlay) as fh:
+                over = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            print(f"kraby eval: --overlay {args.overlay!r}: {exc}", file=sys.stderr)
+            return 2
+        if not isinstance(over, dict) or set(over) - {"env"} or \
+                not isinstance(over.get("env", {}), dict):
+            print(f"kraby eval: --overlay {args.overlay!r}: expected a mapping with one key "
+                  f"'env' (HexapodEnv settings), found {over!r}", file=sys.stderr)
+            return 2
+        overrides = {**(overrides or {}), **over.get("env", {})}
+        randomized = randomized or bool(overrides.get("randomize"))
     try:
         check_video_path(args.video)
         summary = evaluate(args.policy, episodes=args.episodes, seconds=args.seconds,
                            command=command, seed=args.seed, video=args.video,
-                           env_overrides=overrides, randomized=args.randomized,
+                           env_overrides=overrides, randomized=randomized,
                            report=args.report, record=args.record)
     except (FileNotFoundError, PolicyError, ValueError) as exc:
         print(f"kraby eval: {exc}", file=sys.stderr)
@@ -162,6 +178,11 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_sysid(args) -> int:
+    from kraby_rl.evaluation.sysid import main as sysid_main
+    return sysid_main(args.rest)
+
+
 def cmd_fake_bus(args) -> int:
     from kraby_rl.herkulex.virtual.fake_bus import main as fake_bus_main
     return fake_bus_main(args.rest)
@@ -206,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--record", metavar="DIR",
                    help="write each episode as a rosbag2 bag (MCAP) DIR/episode_<k>: "
                         "joint_states, imu/data, sim/odom, cmd_vel, /clock")
+    e.add_argument("--overlay", metavar="YAML",
+                   help="env settings over the policy's (e.g. the fitted parameters that "
+                        "kraby sysid writes: env: randomize: ranges of zero width)")
     e.add_argument("--randomized", action="store_true",
                    help="evaluate with the policy's training randomisation on (default: off)")
     e.add_argument("--through-stack", action="store_true",
@@ -234,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     launcher.add_parser(sub)
     from kraby_rl.stack import demo
     demo.add_parser(sub)
+    sy = sub.add_parser("sysid", add_help=False,
+                        help="fit the simulator's servo and world parameters to a recording "
+                             "(a bag); --help for options")
+    sy.set_defaults(func=cmd_sysid)
     f = sub.add_parser("fake-bus", add_help=False,
                        help="start the virtual Herkulex bus (pty or TCP); --help for options")
     f.set_defaults(func=cmd_fake_bus)
@@ -243,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    if argv[:1] == ["fake-bus"]:        # its own parser owns the options
+    if argv[:1] in (["fake-bus"], ["sysid"]):   # their own parsers own the options
         args = parser.parse_args(argv[:1])
         args.rest = argv[1:]
     else:

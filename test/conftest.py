@@ -20,7 +20,7 @@ os.environ["CYCLONEDDS_URI"] = (
 SLOW_MODULES = {
     "test_bag", "test_cli_eval", "test_command_limit", "test_foxglove", "test_gym_bridge",
     "test_herkulex_driver",
-    "test_herkulex_virtual_bus", "test_launcher", "test_lint", "test_ros2_launch",
+    "test_herkulex_virtual_bus", "test_launcher", "test_lint", "test_ros2_launch", "test_sysid",
     "test_ros_two_process", "test_stack_eval", "test_stack_real", "test_stack_sim",
     "test_topic_tool", "test_training", "test_walk_policy",
 }

@@ -125,3 +125,23 @@ def test_a_step_higher_than_the_foot_lift_stops_the_tripod_gait():
         assert forward(0.04) < 0.45        # the step is 0.30 m ahead of the start
     finally:
         env.close()
+
+
+def test_rough_episodes_do_not_leak_and_collide_with_the_new_heights():
+    """A heightfield per episode grew a training worker by 24 MB an episode until the OOM
+    killer stopped a 1.25M-step run; the world now replaces one heightfield's heights."""
+    def rss_mb():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096 / 1e6
+    w = KrabyWorld()
+    try:
+        w.reset(terrain=TerrainSpec(kind="rough", size=0.03, seed=0))
+        before = rss_mb()
+        for seed in range(1, 21):
+            w.reset(terrain=TerrainSpec(kind="rough", size=0.03, seed=seed))
+        assert rss_mb() - before < 40, (before, rss_mb())
+        for x, y in [(0.5, 0.5), (-0.6, 0.3), (0.7, -0.8)]:
+            hit = pb.rayTest([x, y, 1.0], [x, y, -1.0], physicsClientId=w.cid)[0]
+            assert abs(hit[3][2] - w.ground_height(x, y)) < 1e-3
+    finally:
+        w.close()

@@ -30,6 +30,8 @@ PARAMETERS = [
     ("real_time_factor", 1.0, "simulated seconds per wall-clock second"),
     ("friction", 0.8, "foot friction coefficient"),
     ("latency_steps", 0, "command latency of the simulated bus [control periods]"),
+    ("servo_strength", 1.0, "stall torque of every servo, x nominal (battery voltage)"),
+    ("servo_speed", 1.0, "no-load speed of every servo, x nominal (battery voltage)"),
     ("command_timeout_s", 0.2, "joint_commands older than this are not applied [s]"),
     ("estop_action", "brake", "what emergency_stop=true does: brake or free"),
     ("imu_gyro_noise", 0.0, "standard deviation of the gyro noise [rad/s]"),
@@ -44,7 +46,7 @@ class SimNode(ros.Node):
         super().__init__("sim_node")
         p = C.declare(self, PARAMETERS)
         for name in ("rate_hz", "physics_dt_s", "real_time_factor", "friction",
-                     "command_timeout_s"):
+                     "command_timeout_s", "servo_strength", "servo_speed"):
             C.require(p[name] > 0, name, "a positive number", p[name])
         C.require(p["latency_steps"] >= 0, "latency_steps", "a whole number >= 0",
                   p["latency_steps"])
@@ -64,6 +66,8 @@ class SimNode(ros.Node):
         self.world = KrabyWorld(p["physics_dt_s"], substeps, latency_steps=p["latency_steps"],
                                 friction=p["friction"])
         self.state = self.world.reset()
+        self.world.servo.strength[:] = p["servo_strength"]
+        self.world.servo.speed[:] = p["servo_speed"]
         self.prev_vel = np.zeros(3)
         self.torque = None
         self._apply("brake")

@@ -169,6 +169,8 @@ def cmd_record(args):
                                    "joint_states:=sensor_msgs/msg/JointState")
             expect[tt._resolve(node, name)] = type_name
         recorder = Recorder(node, graph, args.output, wanted, expect)
+        print(f"kraby record: ready ({len(recorder.expected)} topics subscribed ahead)",
+              file=sys.stderr, flush=True)
         start = next_poll = time.monotonic()
         while args.duration is None or time.monotonic() - start < args.duration:
             if time.monotonic() >= next_poll:

@@ -144,6 +144,7 @@ class KrabyWorld:
         self.terrain = None
         self.faults = FaultSpec()
         self._payload = None
+        self._shapes = {}       # collision shapes kept for reuse (Terrain: the heightfield)
         self._saved = pb.saveState(physicsClientId=c)
 
     # --- configuration -------------------------------------------------------------------
@@ -185,11 +186,13 @@ class KrabyWorld:
             self.terrain.remove()
             self.terrain = None
         if self._payload is not None:
-            pb.removeBody(self._payload, physicsClientId=c)
+            body, joint = self._payload
+            pb.removeConstraint(joint, physicsClientId=c)
+            pb.removeBody(body, physicsClientId=c)
             self._payload = None
         pb.restoreState(self._saved, physicsClientId=c)
         if terrain is not None and terrain.kind != "flat":
-            self.terrain = Terrain(c, terrain)
+            self.terrain = Terrain(c, terrain, self._shapes)
         q0 = J.DEFAULT_POSE if q0 is None else np.asarray(q0, dtype=float)
         z = 0.30 if self.fixed_base else (self.base_height if base_height is None else base_height)
         z += self.ground_height(base_xy[0], base_xy[1])
@@ -225,11 +228,12 @@ class KrabyWorld:
         at, _ = pb.multiplyTransforms(pos, orn, offset, [0, 0, 0, 1])
         shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(self.PAYLOAD_HALF_M),
                                         physicsClientId=c)
-        self._payload = pb.createMultiBody(mass, shape, basePosition=at, baseOrientation=orn,
-                                           physicsClientId=c)
-        pb.setCollisionFilterPair(self._payload, r, -1, -1, 0, physicsClientId=c)
-        pb.createConstraint(r, -1, self._payload, -1, pb.JOINT_FIXED, [0, 0, 0], offset,
-                            [0, 0, 0], physicsClientId=c)
+        body = pb.createMultiBody(mass, shape, basePosition=at, baseOrientation=orn,
+                                  physicsClientId=c)
+        pb.setCollisionFilterPair(body, r, -1, -1, 0, physicsClientId=c)
+        joint = pb.createConstraint(r, -1, body, -1, pb.JOINT_FIXED, [0, 0, 0], offset,
+                                    [0, 0, 0], physicsClientId=c)
+        self._payload = (body, joint)
 
     def command(self, q_goal: np.ndarray) -> None:
         """Send new servo goals [rad] (18,); they reach the servos after the latency."""

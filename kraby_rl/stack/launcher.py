@@ -18,6 +18,8 @@ import time
 from kraby_rl.stack import description as launching
 from kraby_rl.ros.topic_tool import loopback_by_default
 
+RECORDER_START_S = 30.0
+
 
 def add_parser(sub):
     p = sub.add_parser("launch", help="run a stack (real, sim, sim_train) without ROS 2")
@@ -30,10 +32,16 @@ def add_parser(sub):
     return p
 
 
-def _pump(name, stream, out):
+READY = "kraby record: ready"
+"""What the recorder prints once its readers exist; the stack's nodes start after it."""
+
+
+def _pump(name, stream, out, ready=None):
     for line in stream:
         out.write(f"[{name}] {line}")
         out.flush()
+        if ready is not None and line.startswith(READY):
+            ready.set()
     stream.close()
 
 
@@ -66,11 +74,13 @@ class RunningStack:
         self.procs = []
         self.observers = []         # recorder, Foxglove server: first up, last down
 
-    def _start(self, name, cmd, observer=False):
+    def _start(self, name, cmd, observer=False, ready=None):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
-        threading.Thread(target=_pump, args=(name, proc.stdout, self.out), daemon=True).start()
+        threading.Thread(target=_pump, args=(name, proc.stdout, self.out, ready),
+                         daemon=True).start()
         (self.observers if observer else self.procs).append((name, proc))
+        return proc
 
     def start(self):
         values = self.values
@@ -81,7 +91,13 @@ class RunningStack:
             self.out.write(f"kraby launch: virtual Herkulex bus on {self.port_url}\n")
         record = launching.recorder_command(values)
         if record:
-            self._start("recorder", record, observer=True)
+            ready = threading.Event()
+            proc = self._start("recorder", record, observer=True, ready=ready)
+            # the bag must hold the first messages: the nodes start once its readers exist
+            deadline = time.monotonic() + RECORDER_START_S
+            while not ready.wait(0.05) and proc.poll() is None \
+                    and time.monotonic() < deadline:
+                pass
         foxglove = launching.foxglove_command(values)
         if foxglove:
             self._start("foxglove", foxglove, observer=True)

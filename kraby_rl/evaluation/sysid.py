@@ -1,0 +1,210 @@
+"""``kraby sysid BAG``: fit the simulator's servo and world parameters to a recording.
+
+The recorded joint commands (``/joint_commands``, what the shield sent to the robot) are
+replayed open loop in the PyBullet world (``sim.world.KrabyWorld``) at the recording's
+control rate, and the parameters are chosen to minimise the RMS error between the simulated
+and the recorded joint angles (``/joint_states``):
+
+- ``latency_steps`` (command latency, whole control periods) by trying each value 0..3;
+- the continuous ones (``servo_strength`` and ``servo_speed``: stall torque and no-load
+  speed x nominal; ``friction``: the foot friction coefficient) by SciPy's bounded
+  Nelder-Mead from their nominal values.
+
+Which command a tick applied is rebuilt from the header stamps (the recorder's receive
+times are no use for this: a busy recorder takes several messages at once): the last
+command stamped at least half a control period before the joint state of that tick (the
+stack answers a joint state within a few milliseconds, and the tick that follows applies
+it), and none (servos braked, as sim_node and the robot hold until their first command)
+before the first. A recording of the sim stack is stamped in simulated time: when it
+starts after t = 0 (the recorder came up late), the replay first holds the robot braked
+for the ticks before, as sim_node did. The
+result is an overlay for the training and evaluation configs (``env: randomize:`` ranges of
+zero width at the fitted values, plus ``latency_steps``) and a per-joint report of the RMS
+error before (nominal parameters) and after.
+
+Foot friction is exposed, but joint angles only feel it when feet slip: on a gait that
+does not slip it is not identifiable, and the report says how much the cost moves over its
+range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+import yaml
+
+from kraby_rl.core import joints as J
+
+NOMINAL = {"servo_strength": 1.0, "servo_speed": 1.0, "friction": 0.8, "latency_steps": 0}
+BOUNDS = {"servo_strength": (0.3, 2.0), "servo_speed": (0.3, 2.0), "friction": (0.2, 1.5)}
+CONTINUOUS = ("servo_strength", "servo_speed", "friction")
+MAX_LATENCY = 3
+
+
+def load(path: str, command_timeout_s: float = 0.2) -> dict:
+    """{'q': (T, 18) recorded angles, 'cmd': [(18,) or None] per tick, 'dt': period [s]}.
+
+    Raises:
+        ValueError: naming the bag and what it lacks.
+    """
+    from pathlib import Path
+    from rosbags.highlevel import AnyReader
+    from kraby_rl.evaluation.from_bag import _ordered
+    states, cmds = [], []
+    with AnyReader([Path(path)]) as reader:
+        topics = {c.topic for c in reader.connections}
+        for need in ("/joint_states", "/joint_commands"):
+            if need not in topics:
+                raise ValueError(f"bag {path!r}: expected a {need} topic, found {sorted(topics)}")
+        conns = [c for c in reader.connections
+                 if c.topic in ("/joint_states", "/joint_commands")]
+        for conn, stamp, raw in reader.messages(connections=conns):
+            msg = reader.deserialize(raw, conn.msgtype)
+            q = _ordered(msg, f"bag {path!r}: {conn.topic}")[0]
+            st = msg.header.stamp
+            t = st.sec + st.nanosec * 1e-9
+            if conn.topic == "/joint_states":
+                states.append((t, q))
+            else:
+                cmds.append((t, q))
+    if len(states) < 50 or not cmds:
+        raise ValueError(f"bag {path!r}: expected >= 50 joint_states and some joint_commands, "
+                         f"found {len(states)} and {len(cmds)}")
+    states.sort(key=lambda s: s[0])
+    cmds.sort(key=lambda c: c[0])
+    dt = float(np.median(np.diff([s[0] for s in states])))
+    out, k, last = [], 0, None
+    for stamp, _q in states:
+        while k < len(cmds) and cmds[k][0] <= stamp - 0.5 * dt:
+            last = cmds[k]
+            k += 1
+        fresh = last is not None and stamp - last[0] < command_timeout_s + dt
+        out.append(last[1] if fresh else None)
+    t0 = states[0][0]
+    # simulated time (a sim-stack recording): the ticks before the first recorded one
+    preroll = int(round(t0 / dt)) - 1 if t0 < 3600.0 else 0
+    return {"q": np.array([s[1] for s in states]), "cmd": out, "dt": dt, "t0": t0,
+            "preroll": max(0, preroll)}
+
+
+def simulate(rec: dict, params: dict) -> np.ndarray:
+    """(T, 18) joint angles of the world replaying the recorded commands with ``params``."""
+    from kraby_rl.envs.hexapod_env import physics_substeps
+    from kraby_rl.sim.world import KrabyWorld
+    physics_dt = 0.004
+    world = KrabyWorld(physics_dt, physics_substeps(rec["dt"], physics_dt),
+                       latency_steps=int(params["latency_steps"]),
+                       friction=float(params["friction"]))
+    try:
+        s = world.reset()
+        servo = world.servo
+        servo.strength[:] = params["servo_strength"]
+        servo.speed[:] = params["servo_speed"]
+        servo.reset(s.q, world.t)           # braked until the first command
+        for _ in range(rec.get("preroll", 0)):
+            world.step()
+        out = []
+        for cmd in rec["cmd"]:
+            if cmd is not None:
+                servo.enabled[:] = True
+                world.command(cmd)
+            world.step()
+            out.append(world.state().q)
+        return np.array(out)
+    finally:
+        world.close()
+
+
+def rms_per_joint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((a - b) ** 2, axis=0))
+
+
+def cost(rec, params) -> float:
+    return float(np.sqrt(np.mean((simulate(rec, params) - rec["q"]) ** 2)))
+
+
+def fit(rec: dict, free=CONTINUOUS, latencies=range(MAX_LATENCY + 1), maxfev=40,
+        log=print) -> dict:
+    """Best parameters (and cost) over the latencies, continuous ones by Nelder-Mead."""
+    from scipy.optimize import minimize
+    best = None
+    for lat in latencies:
+        base = {**NOMINAL, "latency_steps": lat}
+
+        def f(x):
+            return cost(rec, {**base, **dict(zip(free, x))})
+        x0 = [NOMINAL[k] for k in free]
+        res = minimize(f, x0, method="Nelder-Mead", bounds=[BOUNDS[k] for k in free],
+                       options={"maxfev": maxfev, "xatol": 1e-3, "fatol": 1e-6,
+                                "initial_simplex": _simplex(x0)})
+        params = {**base, **dict(zip(free, (float(v) for v in res.x)))}
+        log(f"sysid: latency {lat} step(s): rms {res.fun * 1e3:.3f} mrad at "
+            + ", ".join(f"{k} {params[k]:.3f}" for k in free) + f" ({res.nfev} replays)")
+        if best is None or res.fun < best[1]:
+            best = (params, float(res.fun))
+    return {"params": best[0], "rms": best[1]}
+
+
+def _simplex(x0):
+    pts = [list(x0)]
+    for i in range(len(x0)):
+        p = list(x0)
+        p[i] *= 0.8
+        pts.append(p)
+    return np.array(pts)
+
+
+def overlay(params: dict) -> dict:
+    """What the training and evaluation configs accept: HexapodEnv keys."""
+    return {"env": {"randomize": {
+        "servo_strength": [round(params["servo_strength"], 4)] * 2,
+        "servo_speed": [round(params["servo_speed"], 4)] * 2,
+        "friction": [round(params["friction"], 4)] * 2,
+        "latency_steps": [int(params["latency_steps"])] * 2}}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="kraby sysid", description=__doc__.splitlines()[0])
+    p.add_argument("bag")
+    p.add_argument("--fit", default="servo_strength,servo_speed,friction",
+                   help="continuous parameters to fit, comma-separated (default %(default)s)")
+    p.add_argument("--out", help="write the overlay YAML here")
+    p.add_argument("--maxfev", type=int, default=40, help="replays per latency value")
+    args = p.parse_args(argv)
+    free = tuple(k for k in args.fit.split(",") if k)
+    bad = [k for k in free if k not in CONTINUOUS]
+    if bad:
+        print(f"kraby sysid: --fit {bad}: expected names from {list(CONTINUOUS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        rec = load(args.bag)
+    except (OSError, ValueError) as exc:
+        print(f"kraby sysid: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    before = rms_per_joint(simulate(rec, NOMINAL), rec["q"])
+    result = fit(rec, free, maxfev=args.maxfev,
+                 log=lambda m: print(m, file=sys.stderr, flush=True))
+    after = rms_per_joint(simulate(rec, result["params"]), rec["q"])
+    wall = time.monotonic() - t0
+    print(f"{'joint':12s} {'rms before':>12s} {'rms after':>12s}  [mrad]", file=sys.stderr)
+    for name, b, a in zip(J.JOINT_NAMES, before, after):
+        print(f"{name:12s} {b * 1e3:12.2f} {a * 1e3:12.2f}", file=sys.stderr)
+    if args.out:
+        with open(args.out, "w") as fh:
+            yaml.safe_dump(overlay(result["params"]), fh, sort_keys=False)
+    print(json.dumps({"bag": args.bag, "params": result["params"],
+                      "rms_before": float(math.sqrt(np.mean(before ** 2))),
+                      "rms_after": result["rms"], "wall_s": round(wall, 1),
+                      "ticks": len(rec["cmd"])}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
