@@ -143,7 +143,7 @@ class KrabyWorld:
         self._tau = np.zeros(J.NUM_JOINTS)
         self.terrain = None
         self.faults = FaultSpec()
-        self._payload = None
+        self._payload = self._payload_joint = None
         self._shapes = {}       # collision shapes kept for reuse (Terrain: the heightfield)
         self._saved = pb.saveState(physicsClientId=c)
 
@@ -186,10 +186,9 @@ class KrabyWorld:
             self.terrain.remove()
             self.terrain = None
         if self._payload is not None:
-            body, joint = self._payload
-            pb.removeConstraint(joint, physicsClientId=c)
-            pb.removeBody(body, physicsClientId=c)
-            self._payload = None
+            pb.removeConstraint(self._payload_joint, physicsClientId=c)
+            pb.removeBody(self._payload, physicsClientId=c)
+            self._payload = self._payload_joint = None
         pb.restoreState(self._saved, physicsClientId=c)
         if terrain is not None and terrain.kind != "flat":
             self.terrain = Terrain(c, terrain, self._shapes)
@@ -233,7 +232,7 @@ class KrabyWorld:
         pb.setCollisionFilterPair(body, r, -1, -1, 0, physicsClientId=c)
         joint = pb.createConstraint(r, -1, body, -1, pb.JOINT_FIXED, [0, 0, 0], offset,
                                     [0, 0, 0], physicsClientId=c)
-        self._payload = (body, joint)
+        self._payload, self._payload_joint = body, joint
 
     def command(self, q_goal: np.ndarray) -> None:
         """Send new servo goals [rad] (18,); they reach the servos after the latency."""
