@@ -1,5 +1,12 @@
-"""kraby sysid: a sim-stack recording made with known non-default parameters (servo strength
-0.8, latency 1 control step, foot friction 0.6) is fitted back from nominal values."""
+"""kraby sysid: recordings made with known non-default parameters (servo strength 0.8,
+latency 1 control step, foot friction 0.6) are replayed and fitted back from nominal values.
+
+The fit runs on a recording made through the virtual Herkulex bus (PyBullet physics with
+those parameters hidden in it, the real stack on the serial protocol, stamped in wall
+time), as a recording of the robot would be; a sim-stack recording (simulated time) checks
+that the replay with the true parameters reproduces it."""
+
+import json
 
 import os
 import subprocess
@@ -45,19 +52,48 @@ def recording(tmp_path_factory):
     return bag
 
 
-def _true_speed(bag):
-    """Ground-truth speed while cmd_vel was coming (the stack starts first, and the robot
-    stops when the commands stop): from 2 s after the first to the last."""
+@pytest.fixture(scope="module")
+def bus_recording(tmp_path_factory):
+    """20 s of the real stack walking on a virtual bus whose robot has the TRUE parameters,
+    recorded with record:=, and the body's ground truth (the bus's PyBullet world) beside."""
+    from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
+    bag = str(tmp_path_factory.mktemp("sysid_bus") / "bag")
+    hidden = ["--servo-strength", "0.8", "--friction", "0.6", "--command-delay-s", "0.02"]
+    truth = []
+    with FakeBusProcess(["--pty", "--physics", "pybullet", *hidden]) as bus, \
+            ros_node("sysid_bus_cmd") as node:
+        assert bus.info["servo_strength"] == 0.8 and bus.info["command_delay_s"] == 0.02
+        pub = node.create_publisher(geometry_msgs.Twist, "cmd_vel", 10)
+        twist = geometry_msgs.Twist()
+        twist.linear.x = 0.15
+        stack = Process(KRABY + ["launch", "real", f"port:={bus.url}", f"record:={bag}",
+                                 "--duration", "20"])
+        try:
+            end = time.monotonic() + 90
+            while time.monotonic() < end and stack.proc.poll() is None:
+                pub.publish(twist)
+                s = bus.control(cmd="state")
+                truth.append((time.time(), s["base_pos"]))   # the stamps' clock
+                spin_for(node, 0.1)
+            stack.proc.wait(timeout=60)
+        finally:
+            stack.stop()
+    assert os.path.exists(os.path.join(bag, "metadata.yaml")), stack.stderr[-3000:]
+    return bag, truth
+
+
+def _bus_speed(bag, truth):
+    """Ground-truth walking speed while joint commands were recorded, from 3 s after the
+    first (the stack stands the robot up from its belly first) to the last."""
     with AnyReader([Path(bag)]) as r:
-        od = [(t, r.deserialize(raw, c.msgtype)) for c, t, raw in
-              r.messages([c for c in r.connections if c.topic == "/sim/odom"])]
-        cmd = [t for c, t, _raw in r.messages([c for c in r.connections
-                                               if c.topic == "/cmd_vel"])]
-    t = np.array([x for x, _m in od]) * 1e-9
-    p = np.array([[m.pose.pose.position.x, m.pose.pose.position.y] for _t, m in od])
-    i, k = np.searchsorted(t, [cmd[0] * 1e-9 + 2.0, cmd[-1] * 1e-9])
-    assert t[k - 1] - t[i] > 4.0, "too little walking recorded"
-    return float(np.linalg.norm(p[k - 1] - p[i]) / (t[k - 1] - t[i]))
+        stamps = [r.deserialize(raw, c.msgtype).header.stamp for c, _t, raw in
+                  r.messages([c for c in r.connections if c.topic == "/joint_commands"])]
+    first, last = (s.sec + s.nanosec * 1e-9 for s in (stamps[0], stamps[-1]))
+    t = np.array([x for x, _p in truth])
+    p = np.array([q for _t, q in truth])
+    i, k = np.searchsorted(t, [first + 3.0, last])
+    assert t[k - 1] - t[i] > 10.0, "too little walking recorded"
+    return float(np.linalg.norm(p[k - 1, :2] - p[i, :2]) / (t[k - 1] - t[i]))
 
 
 def test_the_replay_with_the_true_parameters_reproduces_the_recording(recording):
@@ -69,15 +105,19 @@ def test_the_replay_with_the_true_parameters_reproduces_the_recording(recording)
     assert S.cost(rec, {**TRUE, "latency_steps": 0}) > 5 * right
 
 
-def test_sysid_fits_the_parameters_back(recording, tmp_path):
+def test_sysid_fits_a_recording_through_the_virtual_bus(bus_recording, tmp_path):
+    bag, truth = bus_recording
+    rec = S.load(bag)
+    assert rec["clock"] == "wall" and abs(rec["dt"] - 0.02) < 0.002
+    assert rec["commands"] == "/servo/jog"          # what the driver sent, when it sent it
     out = tmp_path / "overlay.yaml"
-    p = subprocess.run(KRABY + ["sysid", recording, "--out", str(out)], capture_output=True,
+    p = subprocess.run(KRABY + ["sysid", bag, "--out", str(out)], capture_output=True,
                        text=True, timeout=900)
     assert p.returncode == 0, p.stderr
-    import json
     result = json.loads(p.stdout.strip().splitlines()[-1])
+    print(result)                                   # the fit and its wall time, in the log
     fitted = result["params"]
-    assert fitted["latency_steps"] == 1
+    assert fitted["latency_steps"] == 1, fitted
     for key in ("servo_strength", "servo_speed", "friction"):
         assert abs(fitted[key] - TRUE[key]) < 0.1 * TRUE[key], (key, fitted)
     assert result["rms_after"] < 0.2 * result["rms_before"]
@@ -88,8 +128,8 @@ def test_sysid_fits_the_parameters_back(recording, tmp_path):
     assert over["env"]["randomize"]["latency_steps"] == [1, 1]
     s = evaluate("walk", episodes=1, seconds=12.0, command=[0.15, 0.0, 0.0],
                  env_overrides=over["env"], randomized=True, log=lambda m: None)
-    truth = _true_speed(recording)
-    assert abs(s["mean"]["vx"] - truth) < 0.05 * truth, (s["mean"]["vx"], truth)
+    speed = _bus_speed(bag, truth)
+    assert abs(s["mean"]["vx"] - speed) < 0.05 * speed, (s["mean"]["vx"], speed)
 
 
 def test_bad_bags_are_refused(tmp_path):

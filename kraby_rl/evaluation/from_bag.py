@@ -86,13 +86,16 @@ def figures_from_bag(path: str, stall_torque=None, no_load_speed=None) -> dict:
     est = LegOdometry()
     t, pos, yaw, stance, w, tau, height, tilt, feet_w = ([] for _ in range(9))
     k, imu = 0, None
-    have_effort = True
+    have_effort, lost = True, 0
     for received, msg in joints:
         while k < len(imus) and imus[k][0] <= received:
             imu = imus[k]
             k += 1
         fresh = imu if imu is not None and received - imu[0] < IMU_TIMEOUT_S else None
         q, v, e = _ordered(msg, f"bag {path!r}")
+        if not np.all(np.isfinite(q)):
+            lost += 1       # a servo the driver could not read (NaN): the estimator skips it
+            continue
         quat = gyro = None
         if fresh is not None:
             o, g = fresh[1].orientation, fresh[1].angular_velocity
@@ -111,6 +114,9 @@ def figures_from_bag(path: str, stall_torque=None, no_load_speed=None) -> dict:
         cy, sy = math.cos(yw), math.sin(yw)
         rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
         feet_w.append((rz @ rot_rp(roll, pitch) @ K.foot_positions(q).T).T + s.position)
+    if len(t) < 10:
+        raise ValueError(f"bag {path!r}: expected at least 10 joint_states with 18 finite "
+                         f"positions, found {len(t)} ({lost} with a servo not read)")
     t, feet_w, contact = np.array(t), np.array(feet_w), np.array(stance)
     dt = float(np.median(np.diff(t)))
     step = np.diff(feet_w[:, :, :2], axis=0)
@@ -128,6 +134,7 @@ def figures_from_bag(path: str, stall_torque=None, no_load_speed=None) -> dict:
         for key in ("power_peak", "envelope_violations", "envelope_excess_max"):
             fig[key] = None
     fig["samples"] = len(t)
+    fig["lost_readings"] = lost
     fig["effort"] = have_effort
     fig["command"] = None if not cmds else [
         float(np.mean([c.linear.x for _t, c in cmds])),
@@ -139,7 +146,9 @@ def figures_from_bag(path: str, stall_torque=None, no_load_speed=None) -> dict:
 def report_line(path: str, fig: dict) -> str:
     env = ("no efforts recorded: envelope not checked" if fig["envelope_violations"] is None
            else f"envelope viol. {100 * fig['envelope_violations']:.2f} %")
-    return (f"bag {path}: {fig['samples']} joint states over {fig['duration_s']:.1f} s: "
+    lost = (f" ({fig['lost_readings']} left out: a servo not read)"
+            if fig.get("lost_readings") else "")
+    return (f"bag {path}: {fig['samples']} joint states{lost} over {fig['duration_s']:.1f} s: "
             f"({fig['vx']:+.3f} m/s, {fig['vy']:+.3f} m/s, {fig['yaw_rate']:+.3f} rad/s) "
             f"by leg odometry; slip in stance {fig['slip_mean']:.3f} m/s, steps "
             f"{fig['step_freq_hz']:.2f} Hz, duty factor {fig['duty_factor']:.2f}, peak |w| "

@@ -55,23 +55,21 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
     from pathlib import Path
     from rosbags.highlevel import AnyReader
     from kraby_rl.evaluation.from_bag import _ordered
-    states, cmds = [], []
+    states, cmds, jogs = [], [], []
     with AnyReader([Path(path)]) as reader:
         topics = {c.topic for c in reader.connections}
         for need in ("/joint_states", "/joint_commands"):
             if need not in topics:
                 raise ValueError(f"bag {path!r}: expected a {need} topic, found {sorted(topics)}")
         conns = [c for c in reader.connections
-                 if c.topic in ("/joint_states", "/joint_commands")]
+                 if c.topic in ("/joint_states", "/joint_commands", "/servo/jog")]
         for conn, stamp, raw in reader.messages(connections=conns):
             msg = reader.deserialize(raw, conn.msgtype)
             q = _ordered(msg, f"bag {path!r}: {conn.topic}")[0]
             st = msg.header.stamp
             t = st.sec + st.nanosec * 1e-9
-            if conn.topic == "/joint_states":
-                states.append((t, q))
-            else:
-                cmds.append((t, q))
+            {"/joint_states": states, "/joint_commands": cmds,
+             "/servo/jog": jogs}[conn.topic].append((t, q))
     if len(states) < 50 or not cmds:
         raise ValueError(f"bag {path!r}: expected >= 50 joint_states and some joint_commands, "
                          f"found {len(states)} and {len(cmds)}")
@@ -86,14 +84,69 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
         fresh = last is not None and stamp - last[0] < command_timeout_s + dt
         out.append(last[1] if fresh else None)
     t0 = states[0][0]
+    q = np.array([s[1] for s in states])
+    if t0 >= 3600.0:
+        return _wall_clock(path, states, cmds, q, command_timeout_s,
+                           sorted(jogs, key=lambda j: j[0]))
     # simulated time (a sim-stack recording): the ticks before the first recorded one
-    preroll = int(round(t0 / dt)) - 1 if t0 < 3600.0 else 0
-    return {"q": np.array([s[1] for s in states]), "cmd": out, "dt": dt, "t0": t0,
-            "preroll": max(0, preroll)}
+    preroll = int(round(t0 / dt)) - 1
+    return {"q": q, "cmd": out, "dt": dt, "t0": t0, "preroll": max(0, preroll),
+            "clock": "sim"}
+
+
+def _wall_clock(path, states, cmds, q, command_timeout_s, jogs=()):
+    """A recording of the robot (the servo driver stamps joint_states with the time it
+    read them: the real robot or the virtual bus); servo k's reading is ``READ_LAG_S[k]``
+    older than the stamp. What the servos were sent, and when, is the driver's
+    ``servo/jog`` (stamped as the packet left; the servos act once it has arrived,
+    ``JOG_WIRE_S`` later). A bag without it (another driver) gets the commands rebuilt from
+    the driver's cycle: it reads the servos, publishes, then sends the newest joint command
+    it holds, so a cycle applies the last one stamped before its joint_states, at that
+    stamp; ambiguous when the shield's commands are stamped within a millisecond or two of
+    the joint states. Before its first command the driver holds the servos braked where
+    they lay (the robot powers up torque-free and collapses onto its belly before the
+    driver starts)."""
+    t0 = states[0][0]
+    times = np.array([s[0] for s in states]) - t0
+    period = float(np.median(np.diff(times)))
+    if not 0.002 <= period <= 0.2:
+        raise ValueError(f"bag {path!r}: expected joint_states at 5-500 Hz, found a median "
+                         f"period of {period:.4f} s")
+    events = [(float(t - t0 + JOG_WIRE_S), g) for t, g in jogs if t >= t0]
+    source = "/servo/jog"
+    if not events:
+        source = "/joint_commands (rebuilt: no /servo/jog)"
+        k, last = 0, None
+        for (stamp, _q), t in zip(states, times):
+            while k < len(cmds) and cmds[k][0] <= stamp:
+                last = cmds[k]
+                k += 1
+            if last is not None and stamp - last[0] < command_timeout_s:
+                events.append((float(t), last[1]))
+    if not events:
+        raise ValueError(f"bag {path!r}: no joint_commands were fresh at any joint_states "
+                         f"(expected the robot to be commanded while recorded)")
+    return {"q": q, "times": times, "events": events, "dt": period, "t0": t0,
+            "clock": "wall", "commands": source}
+
+
+JOG_WIRE_S = (7 + 1 + 4 * J.NUM_JOINTS) * 10 / 500_000
+"""Wire time of the driver's S_JOG of 18 goals at 500 kbaud [s]."""
+
+READ_LAG_S = (J.NUM_JOINTS - np.arange(J.NUM_JOINTS) - 0.5) * (
+    (9 + 17) * 10 / 500_000 + 100e-6)
+"""How much older than the joint_states stamp servo k's reading is [s]: the driver reads
+the 18 servos in order, one RAM read each (9 bytes out, 17 back at 500 kbaud, 0.1 ms servo
+latency), and publishes after the last."""
+
+FREE_S = 2.0
+"""Wall-clock replay: simulated time the torque-free robot lies before the recording [s]."""
 
 
 def simulate(rec: dict, params: dict) -> np.ndarray:
     """(T, 18) joint angles of the world replaying the recorded commands with ``params``."""
+    if rec.get("clock") == "wall":
+        return _simulate_wall(rec, params)
     from kraby_rl.envs.hexapod_env import physics_substeps
     from kraby_rl.sim.world import KrabyWorld
     physics_dt = 0.004
@@ -120,41 +173,102 @@ def simulate(rec: dict, params: dict) -> np.ndarray:
         world.close()
 
 
+def _simulate_wall(rec: dict, params: dict, body: list | None = None) -> np.ndarray:
+    """The wall-clock replay; ``body``, when given, gets (time from the first joint_states
+    [s], body position [m]) at every physics step."""
+    from kraby_rl.sim.world import KrabyWorld
+    physics_dt = 0.004
+    world = KrabyWorld(physics_dt, 5, friction=float(params["friction"]))
+    try:
+        world.reset()
+        servo = world.servo
+        servo.strength[:] = params["servo_strength"]
+        servo.speed[:] = params["servo_speed"]
+        servo.enabled[:] = False            # powered up torque-free: it lies down
+        for _ in range(int(round(FREE_S / physics_dt))):
+            world.substep()
+        origin = world.t
+        servo.reset(world.joint_states()[0], world.t)    # braked where it lies
+        servo.enabled[:] = True
+        delay = int(params["latency_steps"]) * rec["dt"]
+        events = [(t + delay + origin, cmd) for t, cmd in rec["events"]]
+        sample_t = rec["times"][:, None] - READ_LAG_S[None, :] + origin
+        out = np.full(rec["q"].shape, np.nan)
+        end = float(sample_t.max()) + physics_dt
+        e, prev_q, prev_t = 0, world.joint_states()[0], world.t
+        order = np.argsort(sample_t, axis=None)
+        flat = sample_t.ravel()
+        i = 0
+        while world.t < end:
+            # a servo starts its move when the packet arrived, between physics steps; the
+            # steps sample its trajectory (as the virtual bus's do)
+            while e < len(events) and events[e][0] <= world.t + 1e-9:
+                servo.set_goal(events[e][1], max(events[e][0], world.t - physics_dt))
+                e += 1
+            world.substep()
+            q = world.joint_states()[0]
+            # linear between physics steps, for the readings that fall in this step
+            while i < len(order) and flat[order[i]] <= world.t:
+                row, col = divmod(int(order[i]), J.NUM_JOINTS)
+                a = (flat[order[i]] - prev_t) / physics_dt
+                out[row, col] = prev_q[col] + max(0.0, a) * (q[col] - prev_q[col])
+                i += 1
+            prev_q, prev_t = q, world.t
+            if body is not None:
+                body.append((world.t - origin, world.state().base_pos.copy()))
+        return out
+    finally:
+        world.close()
+
+
 def rms_per_joint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean((a - b) ** 2, axis=0))
+    """RMS over time per joint; readings the driver lost (NaN) are left out."""
+    return np.sqrt(np.nanmean((a - b) ** 2, axis=0))
 
 
 def cost(rec, params) -> float:
-    return float(np.sqrt(np.mean((simulate(rec, params) - rec["q"]) ** 2)))
+    return float(np.sqrt(np.nanmean((simulate(rec, params) - rec["q"]) ** 2)))
 
 
 def fit(rec: dict, free=CONTINUOUS, latencies=range(MAX_LATENCY + 1), maxfev=40,
-        log=print) -> dict:
-    """Best parameters (and cost) over the latencies, continuous ones by Nelder-Mead."""
+        refine=120, log=print) -> dict:
+    """Best parameters (and cost): each latency with ``maxfev`` replays of Nelder-Mead from
+    the nominal values, then the best one refined with up to ``refine`` more from there."""
     from scipy.optimize import minimize
-    best = None
-    for lat in latencies:
-        base = {**NOMINAL, "latency_steps": lat}
 
+    def search(base, x0, budget, simplex_scale):
         def f(x):
             return cost(rec, {**base, **dict(zip(free, x))})
-        x0 = [NOMINAL[k] for k in free]
         res = minimize(f, x0, method="Nelder-Mead", bounds=[BOUNDS[k] for k in free],
-                       options={"maxfev": maxfev, "xatol": 1e-3, "fatol": 1e-6,
-                                "initial_simplex": _simplex(x0)})
-        params = {**base, **dict(zip(free, (float(v) for v in res.x)))}
-        log(f"sysid: latency {lat} step(s): rms {res.fun * 1e3:.3f} mrad at "
-            + ", ".join(f"{k} {params[k]:.3f}" for k in free) + f" ({res.nfev} replays)")
-        if best is None or res.fun < best[1]:
-            best = (params, float(res.fun))
+                       options={"maxfev": budget, "xatol": 1e-3, "fatol": 1e-6,
+                                "initial_simplex": _simplex(x0, simplex_scale)})
+        return {**base, **dict(zip(free, (float(v) for v in res.x)))}, float(res.fun), res.nfev
+
+    def say(what, params, rms, n):
+        log(f"sysid: {what}: rms {rms * 1e3:.3f} mrad at "
+            + ", ".join(f"{k} {params[k]:.3f}" for k in free) + f" ({n} replays)")
+
+    best = None
+    for lat in latencies:
+        params, rms, n = search({**NOMINAL, "latency_steps": lat},
+                                [NOMINAL[k] for k in free], maxfev, 0.8)
+        say(f"latency {lat} step(s)", params, rms, n)
+        if best is None or rms < best[1]:
+            best = (params, rms)
+    if refine and free:
+        params, rms, n = search({**NOMINAL, "latency_steps": best[0]["latency_steps"]},
+                                [best[0][k] for k in free], refine, 0.95)
+        say(f"refined at latency {params['latency_steps']}", params, rms, n)
+        if rms < best[1]:
+            best = (params, rms)
     return {"params": best[0], "rms": best[1]}
 
 
-def _simplex(x0):
+def _simplex(x0, scale=0.8):
     pts = [list(x0)]
     for i in range(len(x0)):
         p = list(x0)
-        p[i] *= 0.8
+        p[i] *= scale
         pts.append(p)
     return np.array(pts)
 
@@ -175,6 +289,8 @@ def main(argv=None) -> int:
                    help="continuous parameters to fit, comma-separated (default %(default)s)")
     p.add_argument("--out", help="write the overlay YAML here")
     p.add_argument("--maxfev", type=int, default=40, help="replays per latency value")
+    p.add_argument("--refine", type=int, default=120,
+                   help="replays refining the best latency's fit (0 = none)")
     args = p.parse_args(argv)
     free = tuple(k for k in args.fit.split(",") if k)
     bad = [k for k in free if k not in CONTINUOUS]
@@ -189,7 +305,7 @@ def main(argv=None) -> int:
         return 2
     t0 = time.monotonic()
     before = rms_per_joint(simulate(rec, NOMINAL), rec["q"])
-    result = fit(rec, free, maxfev=args.maxfev,
+    result = fit(rec, free, maxfev=args.maxfev, refine=args.refine,
                  log=lambda m: print(m, file=sys.stderr, flush=True))
     after = rms_per_joint(simulate(rec, result["params"]), rec["q"])
     wall = time.monotonic() - t0
@@ -202,7 +318,8 @@ def main(argv=None) -> int:
     print(json.dumps({"bag": args.bag, "params": result["params"],
                       "rms_before": float(math.sqrt(np.mean(before ** 2))),
                       "rms_after": result["rms"], "wall_s": round(wall, 1),
-                      "ticks": len(rec["cmd"])}))
+                      "ticks": len(rec["q"]), "clock": rec["clock"],
+                      "commands": rec.get("commands", "/joint_commands")}))
     return 0
 
 

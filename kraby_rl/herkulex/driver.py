@@ -166,15 +166,19 @@ class HerkulexBus:
             ``write_calibration`` (default: the joint table's, the real robot's).
         timeout_s: margin on top of the wire time of each transaction [s].
         retries: extra attempts after a failed transaction.
-        offline_after: consecutive failures after which a servo is polled only every
-            ``offline_poll_s`` (so one dead servo does not stall the control loop).
+        offline_after: consecutive failures after which a servo is offline: polled without
+            retries, after ``offline_repoll_s`` and then twice as long after each failed
+            poll, up to every ``offline_poll_s`` (so one dead servo does not stall the
+            control loop, and one that a bus glitch silenced for a few cycles is back
+            within a cycle or two of the glitch).
         backoff_s: (first, largest) delay between attempts to reopen a lost port [s].
         open_now: open the port in the constructor (raises ``PortUnavailable``).
     """
 
     def __init__(self, url: str, baudrate: int = 500_000, ids=None, calibration=None,
                  timeout_s: float = 0.004, retries: int = 2, offline_after: int = 3,
-                 offline_poll_s: float = 0.5, backoff_s=(0.05, 2.0), open_now: bool = True):
+                 offline_poll_s: float = 0.5, backoff_s=(0.05, 2.0), open_now: bool = True,
+                 offline_repoll_s: float = 0.02):
         self.url = url
         self.baudrate = int(baudrate)
         self.ids = list(range(J.NUM_JOINTS)) if ids is None else [int(i) for i in ids]
@@ -191,6 +195,7 @@ class HerkulexBus:
         self.retries = int(retries)
         self.offline_after = int(offline_after)
         self.offline_poll_s = float(offline_poll_s)
+        self.offline_repoll_s = min(float(offline_repoll_s), self.offline_poll_s)
         self.backoff = tuple(float(b) for b in backoff_s)
         self.byte_s = 10.0 / self.baudrate
         self.late_bytes_s = 0.05     # past the deadline, keep reading bytes that keep coming
@@ -581,7 +586,8 @@ class HerkulexBus:
 
         Never raises for bus trouble: a servo that does not answer after the retries is
         marked invalid (NaN) and counted; after ``offline_after`` consecutive failures it is
-        polled only every ``offline_poll_s``. A lost port makes every entry invalid and is
+        offline and polled less and less often (``offline_repoll_s`` doubling up to
+        ``offline_poll_s``). A lost port makes every entry invalid and is
         reopened with backoff on later calls. ``between()``, when given, is called before
         each servo's transaction (the servo driver node sends an emergency brake from there
         instead of waiting for the end of the cycle).
@@ -637,7 +643,8 @@ class HerkulexBus:
                 h._fails += 1
                 if h._fails >= self.offline_after:
                     h.online = False
-                    h._next_poll = now + self.offline_poll_s
+                    h._next_poll = now + min(self.offline_poll_s, self.offline_repoll_s * 2.0
+                                             ** min(h._fails - self.offline_after, 30))
                 continue
             h._fails = 0
             h.online = True

@@ -1,8 +1,10 @@
 """servo_driver: owns the Herkulex bus; joint_states out, joint_commands in, e-stop itself.
 
 The bus runs in its own thread at rate_hz: read every servo, publish joint_states, send one
-S_JOG with the latest fresh joint_commands. emergency_stop=true is acted on between two
-servo transactions (a brake or torque-free packet leaves within about a millisecond),
+S_JOG with the latest fresh joint_commands and publish on servo/jog what it sent (the goals
+as the servos got them, clipped and in whole counts, stamped when the packet left: what a
+recording needs to replay the robot exactly, ``kraby sysid``). emergency_stop=true is acted
+on between two servo transactions (a brake or torque-free packet leaves within about a ms),
 not at the end of the cycle and without waiting for the shield. Torque comes on only with
 a joint_commands received after the stop was released. On shutdown (Ctrl-C, SIGTERM) the
 servos are left braked or free (shutdown_action), never torque-on with a stale goal.
@@ -18,6 +20,7 @@ from kraby_rl import ros
 from kraby_rl.core import joints as J
 from kraby_rl.core.realtime import disabled_by_env, raise_priority
 from kraby_rl.herkulex import protocol as P
+from kraby_rl.herkulex import units as U
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
 from kraby_rl.herkulex.calibration import CalibrationError, load_calibration
 from kraby_rl.nodes import common as C
@@ -67,6 +70,7 @@ class ServoDriverNode(ros.Node):
         self.bus.set_torque("brake")
         self.torque = "brake"
         self.js_pub = self.create_publisher(sensor_msgs.JointState, "joint_states", 10)
+        self.jog_pub = self.create_publisher(sensor_msgs.JointState, "servo/jog", 10)
         self.diag_pub = self.create_publisher(
             C.diagnostic_msgs.DiagnosticArray, "diagnostics", 10)
         self.faults_pub = self.create_publisher(C.diagnostic_msgs.DiagnosticArray,
@@ -170,7 +174,10 @@ class ServoDriverNode(ros.Node):
                     if self.torque != "on":
                         self.bus.set_torque("on")
                         self.torque = "on"
-                    self.bus.jog(q)
+                    stamp = self.get_clock().now().to_msg()
+                    counts = self.bus.jog(q)
+                    self.jog_pub.publish(C.joint_state(self, U.counts_to_rad(counts),
+                                                       stamp=stamp))
             except PortUnavailable:
                 pass                    # read_state reports it; the driver reopens
             except Exception as exc:  # noqa: B902 - the loop must survive, and say why

@@ -55,6 +55,7 @@ STREAM_TOPICS = {
     "odom": "nav_msgs/msg/Odometry", "cmd_vel": "geometry_msgs/msg/Twist",
     "policy/joint_targets": "sensor_msgs/msg/JointState",
     "joint_commands": "sensor_msgs/msg/JointState",
+    "servo/jog": "sensor_msgs/msg/JointState",
 }
 
 

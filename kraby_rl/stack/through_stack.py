@@ -28,10 +28,12 @@ from kraby_rl.ros.topic_tool import loopback_by_default
 def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
     from kraby_rl.herkulex.virtual.fake_bus import FakeBusProcess
     from kraby_rl.stack.launcher import RunningStack
-    states = []
+    states, diag = [], {}
     latched = ros.LATCHED
     sub = node.create_subscription(msgs.std_msgs.String, "safety/state",
                                    lambda m: states.append(m.data), latched)
+    diag_sub = node.create_subscription(msgs.diagnostic_msgs.DiagnosticArray, "diagnostics",
+                                        lambda m: _keep_diagnostics(diag, m), 10)
     cmd_pub = node.create_publisher(msgs.geometry_msgs.Twist, "cmd_vel", 10)
     twist = msgs.geometry_msgs.Twist()
     twist.linear.x, twist.linear.y, twist.angular.z = (float(c) for c in command)
@@ -73,10 +75,39 @@ def _episode(node, ros, msgs, bus_args, values, seconds, command, out):
                                     s["body_contact"])
                 ros.spin_once(node, timeout_sec=0.005)
             trips = [st for st in states[ok_from:] if st != "OK"]
+            if trips:
+                trips = _explained(trips, diag, ros, node)
     finally:
         node.destroy_subscription(sub)
+        node.destroy_subscription(diag_sub)
         node.destroy_publisher(cmd_pub)
     return _figures(truth, command, fell, trips)
+
+
+def _keep_diagnostics(diag, msg):
+    for st in msg.status:
+        diag[st.name] = (time.monotonic(), st.message, {kv.key: kv.value for kv in st.values})
+
+
+def _explained(trips, diag, ros, node):
+    """Each trip with the shield's own words for it (value and limit) and what the servo
+    driver reported then: a failed check says why the robot was stopped. The shield reports
+    its cause in its once-a-second diagnostics; this waits for the next one."""
+    asked, deadline = time.monotonic(), time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        shield = diag.get("kraby_rl: safety_shield")
+        if shield and shield[0] > asked and shield[2].get("cause"):
+            break
+        ros.spin_once(node, timeout_sec=0.05)
+    shield = diag.get("kraby_rl: safety_shield")
+    cause = shield[2].get("cause") if shield else None
+    driver = diag.get("kraby_rl: servo_driver")
+    bus = (f"; servo_driver: {driver[1]}, " + ", ".join(
+        f"{k}={v}" for k, v in driver[2].items()
+        if k in ("rate_hz", "overruns", "cycle_p99_ms") or k.startswith(("servo_", "bus_"))))\
+        if driver else ""
+    return [f"{t} ({cause or 'cause not reported'}{bus})" if i == 0 else t
+            for i, t in enumerate(trips)]
 
 
 def _figures(truth, command, fell, trips):

@@ -219,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--physics", choices=["first-order", "pybullet"], default="first-order",
                    help="joint physics: fast first-order model or the PyBullet robot")
     p.add_argument("--gui", action="store_true", help="pybullet: open the GUI")
+    robot = p.add_argument_group("pybullet: the robot's hidden parameters (for kraby sysid)")
+    robot.add_argument("--servo-strength", type=float, default=1.0,
+                       help="stall torque x nominal, every servo (default 1)")
+    robot.add_argument("--servo-speed", type=float, default=1.0,
+                       help="no-load speed x nominal, every servo (default 1)")
+    robot.add_argument("--friction", type=float, default=0.8,
+                       help="foot friction coefficient (default 0.8)")
+    robot.add_argument("--command-delay-s", type=float, default=0.0,
+                       help="each servo acts this late on its commands [s] (default 0)")
     p.add_argument("--linger-s", type=float, default=1.5,
                    help="after Ctrl-C (SIGINT), keep answering this long so the driver can "
                         "leave the servos safe [s] (SIGTERM stops at once)")
@@ -226,10 +235,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    hidden = {"--servo-strength": (args.servo_strength, 1.0), "--servo-speed":
+              (args.servo_speed, 1.0), "--friction": (args.friction, 0.8),
+              "--command-delay-s": (args.command_delay_s, 0.0)}
+    changed = [k for k, (v, d) in hidden.items() if v != d]
+    if changed and args.physics != "pybullet":
+        parser.error(f"{', '.join(changed)}: expected --physics pybullet (the first-order "
+                     f"model has no such parameter), found --physics {args.physics}")
     if args.physics == "pybullet":
         from kraby_rl.herkulex.virtual.joints import PyBulletJoints
-        joints = PyBulletJoints(gui=args.gui)
+        try:
+            joints = PyBulletJoints(strength=args.servo_strength, speed=args.servo_speed,
+                                    command_delay_s=args.command_delay_s,
+                                    friction=args.friction, gui=args.gui)
+        except ValueError as exc:
+            print(f"kraby fake-bus: {exc}", file=sys.stderr)
+            return 2
     else:
         joints = None
     bus = VirtualBus(joints, baudrate=args.baud, latency_s=args.latency_us * 1e-6,
@@ -264,6 +287,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, _stop)
     info = {"url": transport.url, "kind": transport.kind, "baudrate": args.baud,
             "latency_us": args.latency_us, "physics": args.physics, "pid": os.getpid(),
+            **({"servo_strength": args.servo_strength, "servo_speed": args.servo_speed,
+                "friction": args.friction, "command_delay_s": args.command_delay_s}
+               if args.physics == "pybullet" else {}),
             "priority": priority}
     if transport.kind == "pty":
         info["device"] = transport.path

@@ -7,6 +7,8 @@ motor duty (-1..1) of the 18 joints.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from kraby_rl.core import joints as J
@@ -59,23 +61,41 @@ class PyBulletJoints:
     The world's servo model applies the DC-motor envelope; a braked servo holds its
     setpoint, a free one gives no torque, a blocked one keeps 3 % of its torque (an
     external load it cannot lift).
+
+    The robot's hidden parameters (what ``kraby sysid`` has to find in a recording of it):
+    ``strength`` and ``speed`` scale every servo's stall torque and no-load speed,
+    ``command_delay_s`` delays each servo's trajectory setpoint (a servo acting late on its
+    commands), and ``friction`` (a ``KrabyWorld`` argument) is the feet's.
     """
 
     whole_steps = True
     """The bus advances this backend by whole physics steps only."""
 
-    def __init__(self, **world_kwargs):
+    def __init__(self, strength: float = 1.0, speed: float = 1.0,
+                 command_delay_s: float = 0.0, **world_kwargs):
         from kraby_rl.sim.world import KrabyWorld
+        for name, value in (("strength", strength), ("speed", speed)):
+            if not value > 0:
+                raise ValueError(f"servo {name} must be a factor > 0, found {value!r}")
+        if not command_delay_s >= 0:
+            raise ValueError(f"command_delay_s must be >= 0 s, found {command_delay_s!r}")
         self.world = KrabyWorld(**world_kwargs)
         self.world.reset()
         self.step_s = self.world.physics_dt
+        self.strength = float(strength)
+        self.world.servo.speed[:] = float(speed)
+        self._delay_steps = int(round(command_delay_s / self.step_s))
+        self._setpoints = deque()
 
     def step(self, dt: float, mode, sp, sv, blocked):
         w = self.world
         mode = np.asarray(mode)
-        w.servo.track(sp, sv)
+        self._setpoints.append((np.array(sp, dtype=float), np.array(sv, dtype=float)))
+        while len(self._setpoints) > self._delay_steps + 1:
+            self._setpoints.popleft()
+        w.servo.track(*self._setpoints[0])
         w.servo.enabled = mode != Torque.FREE
-        w.servo.strength = np.where(blocked, 0.03, 1.0)
+        w.servo.strength = np.where(blocked, 0.03, self.strength)
         w.substep()
         q, qd, _ = w.joint_states()
         duty = np.where(mode == Torque.ON, w.servo.last_duty, 0.0)
