@@ -57,6 +57,8 @@ STREAM_TOPICS = {
     "joint_commands": "sensor_msgs/msg/JointState",
     "servo/jog": "sensor_msgs/msg/JointState",
 }
+REAL_ONLY_TOPICS = {"servo/jog"}
+"""Of STREAM_TOPICS, those only the real stack's servo_driver publishes (not sim_node)."""
 
 
 def foxglove_command(args):
