@@ -7,7 +7,6 @@ time), as a recording of the robot would be; a sim-stack recording (simulated ti
 that the replay with the true parameters reproduces it."""
 
 import json
-
 import os
 import subprocess
 import sys
@@ -34,22 +33,30 @@ def recording(tmp_path_factory):
     params.write_text(yaml.safe_dump({"sim_node": {"ros__parameters": {
         k: v for k, v in TRUE.items() if k != "servo_speed"}}}))
     bag = str(d / "bag")
+    _walk_recorded(["launch", "sim", f"config:={params}", f"record:={bag}", "--duration", "16"],
+                   bag)
+    return bag
+
+
+def _walk_recorded(launch, bag, sample=None):
+    """Run ``kraby launch ...`` (recording to ``bag``) with cmd_vel 0.15 m/s published every
+    0.1 s while it runs, calling ``sample()`` at each; stops it whatever happens."""
     with ros_node("sysid_cmd") as node:
         pub = node.create_publisher(geometry_msgs.Twist, "cmd_vel", 10)
         twist = geometry_msgs.Twist()
         twist.linear.x = 0.15
-        stack = Process(KRABY + ["launch", "sim", f"config:={params}", f"record:={bag}",
-                                 "--duration", "16"])
+        stack = Process(KRABY + launch)
         try:
-            end = time.monotonic() + 16
+            end = time.monotonic() + 90
             while time.monotonic() < end and stack.proc.poll() is None:
                 pub.publish(twist)
+                if sample is not None:
+                    sample()
                 spin_for(node, 0.1)
             stack.proc.wait(timeout=60)
         finally:
             stack.stop()
     assert os.path.exists(os.path.join(bag, "metadata.yaml")), stack.stderr[-3000:]
-    return bag
 
 
 @pytest.fixture(scope="module")
@@ -60,25 +67,12 @@ def bus_recording(tmp_path_factory):
     bag = str(tmp_path_factory.mktemp("sysid_bus") / "bag")
     hidden = ["--servo-strength", "0.8", "--friction", "0.6", "--command-delay-s", "0.02"]
     truth = []
-    with FakeBusProcess(["--pty", "--physics", "pybullet", *hidden]) as bus, \
-            ros_node("sysid_bus_cmd") as node:
+    with FakeBusProcess(["--pty", "--physics", "pybullet", *hidden]) as bus:
         assert bus.info["servo_strength"] == 0.8 and bus.info["command_delay_s"] == 0.02
-        pub = node.create_publisher(geometry_msgs.Twist, "cmd_vel", 10)
-        twist = geometry_msgs.Twist()
-        twist.linear.x = 0.15
-        stack = Process(KRABY + ["launch", "real", f"port:={bus.url}", f"record:={bag}",
-                                 "--duration", "20"])
-        try:
-            end = time.monotonic() + 90
-            while time.monotonic() < end and stack.proc.poll() is None:
-                pub.publish(twist)
-                s = bus.control(cmd="state")
-                truth.append((time.time(), s["base_pos"]))   # the stamps' clock
-                spin_for(node, 0.1)
-            stack.proc.wait(timeout=60)
-        finally:
-            stack.stop()
-    assert os.path.exists(os.path.join(bag, "metadata.yaml")), stack.stderr[-3000:]
+        _walk_recorded(["launch", "real", f"port:={bus.url}", f"record:={bag}",
+                        "--duration", "20"], bag,
+                       lambda: truth.append((time.time(),                 # the stamps' clock
+                                             bus.control(cmd="state")["base_pos"])))
     return bag, truth
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from kraby_rl.core import joints as J
+from kraby_rl.herkulex import protocol as P
 
 NOMINAL = {"servo_strength": 1.0, "servo_speed": 1.0, "friction": 0.8, "latency_steps": 0}
 BOUNDS = {"servo_strength": (0.3, 2.0), "servo_speed": (0.3, 2.0), "friction": (0.2, 1.5)}
@@ -73,8 +74,12 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
     if len(states) < 50 or not cmds:
         raise ValueError(f"bag {path!r}: expected >= 50 joint_states and some joint_commands, "
                          f"found {len(states)} and {len(cmds)}")
-    states.sort(key=lambda s: s[0])
-    cmds.sort(key=lambda c: c[0])
+    for stream in (states, cmds, jogs):
+        stream.sort(key=lambda s: s[0])
+    t0 = states[0][0]
+    q = np.array([s[1] for s in states])
+    if t0 >= 3600.0:
+        return _wall_clock(path, states, cmds, q, command_timeout_s, jogs)
     dt = float(np.median(np.diff([s[0] for s in states])))
     out, k, last = [], 0, None
     for stamp, _q in states:
@@ -83,18 +88,13 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
             k += 1
         fresh = last is not None and stamp - last[0] < command_timeout_s + dt
         out.append(last[1] if fresh else None)
-    t0 = states[0][0]
-    q = np.array([s[1] for s in states])
-    if t0 >= 3600.0:
-        return _wall_clock(path, states, cmds, q, command_timeout_s,
-                           sorted(jogs, key=lambda j: j[0]))
     # simulated time (a sim-stack recording): the ticks before the first recorded one
     preroll = int(round(t0 / dt)) - 1
     return {"q": q, "cmd": out, "dt": dt, "t0": t0, "preroll": max(0, preroll),
             "clock": "sim"}
 
 
-def _wall_clock(path, states, cmds, q, command_timeout_s, jogs=()):
+def _wall_clock(path, states, cmds, q, command_timeout_s, jogs):
     """A recording of the robot (the servo driver stamps joint_states with the time it
     read them: the real robot or the virtual bus); servo k's reading is ``READ_LAG_S[k]``
     older than the stamp. What the servos were sent, and when, is the driver's
@@ -130,13 +130,16 @@ def _wall_clock(path, states, cmds, q, command_timeout_s, jogs=()):
             "clock": "wall", "commands": source}
 
 
-JOG_WIRE_S = (7 + 1 + 4 * J.NUM_JOINTS) * 10 / 500_000
-"""Wire time of the driver's S_JOG of 18 goals at 500 kbaud [s]."""
+_BYTE_S = 10 / 500_000
+"""One byte on the Herkulex bus at 500 kbaud [s] (the bag does not say the baud rate)."""
+
+JOG_WIRE_S = len(P.s_jog_positions(1, range(J.NUM_JOINTS), [512] * J.NUM_JOINTS)) * _BYTE_S
+"""Wire time of the driver's S_JOG of 18 goals [s]."""
 
 READ_LAG_S = (J.NUM_JOINTS - np.arange(J.NUM_JOINTS) - 0.5) * (
-    (9 + 17) * 10 / 500_000 + 100e-6)
+    (len(P.ram_read(0, P.Ram.CALIBRATED_POSITION, 6)) + 11 + 6) * _BYTE_S + 100e-6)
 """How much older than the joint_states stamp servo k's reading is [s]: the driver reads
-the 18 servos in order, one RAM read each (9 bytes out, 17 back at 500 kbaud, 0.1 ms servo
+the 18 servos in order, one RAM read each (request out, 11 + 6 bytes back, 0.1 ms servo
 latency), and publishes after the last."""
 
 FREE_S = 2.0
@@ -173,9 +176,8 @@ def simulate(rec: dict, params: dict) -> np.ndarray:
         world.close()
 
 
-def _simulate_wall(rec: dict, params: dict, body: list | None = None) -> np.ndarray:
-    """The wall-clock replay; ``body``, when given, gets (time from the first joint_states
-    [s], body position [m]) at every physics step."""
+def _simulate_wall(rec: dict, params: dict) -> np.ndarray:
+    """The wall-clock replay (``_wall_clock``), by physics step."""
     from kraby_rl.sim.world import KrabyWorld
     physics_dt = 0.004
     world = KrabyWorld(physics_dt, 5, friction=float(params["friction"]))
@@ -214,8 +216,6 @@ def _simulate_wall(rec: dict, params: dict, body: list | None = None) -> np.ndar
                 out[row, col] = prev_q[col] + max(0.0, a) * (q[col] - prev_q[col])
                 i += 1
             prev_q, prev_t = q, world.t
-            if body is not None:
-                body.append((world.t - origin, world.state().base_pos.copy()))
         return out
     finally:
         world.close()

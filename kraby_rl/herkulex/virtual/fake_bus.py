@@ -199,6 +199,10 @@ class FakeBusProcess:
         self.close()
 
 
+HIDDEN = ("servo_strength", "servo_speed", "friction", "command_delay_s")
+"""The PyBullet robot's hidden parameters (options --servo-strength ...)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kraby fake-bus",
                                 description="Virtual bus of 18 Herkulex DRS-0101 servos.")
@@ -237,10 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    hidden = {"--servo-strength": (args.servo_strength, 1.0), "--servo-speed":
-              (args.servo_speed, 1.0), "--friction": (args.friction, 0.8),
-              "--command-delay-s": (args.command_delay_s, 0.0)}
-    changed = [k for k, (v, d) in hidden.items() if v != d]
+    hidden = {dest: getattr(args, dest) for dest in HIDDEN}
+    changed = ["--" + d.replace("_", "-") for d, v in hidden.items()
+               if v != parser.get_default(d)]
     if changed and args.physics != "pybullet":
         parser.error(f"{', '.join(changed)}: expected --physics pybullet (the first-order "
                      f"model has no such parameter), found --physics {args.physics}")
@@ -287,9 +290,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, _stop)
     info = {"url": transport.url, "kind": transport.kind, "baudrate": args.baud,
             "latency_us": args.latency_us, "physics": args.physics, "pid": os.getpid(),
-            **({"servo_strength": args.servo_strength, "servo_speed": args.servo_speed,
-                "friction": args.friction, "command_delay_s": args.command_delay_s}
-               if args.physics == "pybullet" else {}),
+            **(hidden if args.physics == "pybullet" else {}),
             "priority": priority}
     if transport.kind == "pty":
         info["device"] = transport.path
