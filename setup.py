@@ -51,6 +51,7 @@ setup(
             "policy_node = kraby_rl.nodes.policy_node:main",
             "gym_bridge = kraby_rl.training.bridge:main",
             "description_publisher = kraby_rl.nodes.description_publisher_node:main",
+            "navigator = kraby_rl.nodes.navigator_node:main",
         ],
     },
 )

@@ -129,6 +129,10 @@ def cmd_eval(args) -> int:
     except (FileNotFoundError, PolicyError, ValueError) as exc:
         print(f"kraby eval: {exc}", file=sys.stderr)
         return 2
+    if args.through_stack and summary.get("env_id") != "kraby_rl/Hexapod-v0":
+        print(f"kraby eval: --through-stack runs a walking policy in policy_node; "
+              f"{args.policy!r} is a {summary.get('env_id')} policy", file=sys.stderr)
+        return 2
     if args.through_stack:
         from kraby_rl.stack.through_stack import evaluate_through_stack, side_by_side
         from kraby_rl.resources import resolve_policy
@@ -139,7 +143,7 @@ def cmd_eval(args) -> int:
                   f"policy: {exc}", file=sys.stderr)
             return 2
         try:
-            stack = evaluate_through_stack(policy, args.episodes, args.seconds, command,
+            stack = evaluate_through_stack(policy, args.episodes, summary["seconds"], command,
                                            log=lambda m: print(m, file=sys.stderr))
         except RuntimeError as exc:
             print(f"kraby eval: {exc}", file=sys.stderr)
@@ -215,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the gait figures of a recorded run (kraby record / record:=) instead "
                         "of running a policy: leg odometry over joint_states and imu/data")
     e.add_argument("--episodes", type=positive(int, "(episodes)"), default=5)
-    e.add_argument("--seconds", type=positive(float, "[s] (episode length)"), default=20.0,
-                   help="episode length [s]")
+    e.add_argument("--seconds", type=positive(float, "[s] (episode length)"),
+                   help="episode length [s] (default 20; a navigation policy: its 40)")
     e.add_argument("--command", type=float, nargs=3, metavar=("VX", "VY", "WZ"),
                    help="fixed command [m/s, m/s, rad/s] (default: sampled per episode)")
     e.add_argument("--seed", type=int, default=1000)

@@ -3,7 +3,7 @@
 The nodes, parameters and remappings come from kraby_rl.stack.description, the same description
 `kraby launch sim` runs without ROS 2. List the arguments with
 `ros2 launch kraby_rl sim.launch.py -s`:
-port, policy, config, use_sim_time, rviz, namespace, train_config, run_dir,
+port, policy, navigator, config, use_sim_time, rviz, namespace, train_config, run_dir,
 record, foxglove.
 """
 

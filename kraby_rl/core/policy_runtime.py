@@ -11,7 +11,9 @@ An exported policy is a directory with two files:
 
 Inference: ``x = clip((obs - obs_mean) / sqrt(obs_var + eps), -clip_obs, clip_obs)``, then
 the hidden layers with their activation, the output layer, the output squash (``none`` for
-PPO's Gaussian mean, ``tanh`` for SAC/TD3) and a clip to [-1, 1].
+PPO's Gaussian mean, ``tanh`` for SAC/TD3) and a clip to [-1, 1]. A policy whose metadata
+says ``"action_type": "discrete"`` (DQN) outputs one Q value per action, and its action is
+the index of the largest.
 """
 
 from __future__ import annotations
@@ -67,13 +69,23 @@ class ExportedPolicy:
         self.clip_obs = float(self.metadata.get("clip_obs", np.inf))
         self.obs_size = self.layers[0][0].shape[1]
         self.action_size = self.layers[-1][0].shape[0]
+        self.discrete = self.metadata.get("action_type", "continuous") == "discrete"
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Action(s) in [-1, 1] for observation(s): (obs_size,) -> (action_size,), or batched."""
+    def values(self, obs: np.ndarray) -> np.ndarray:
+        """The network's raw output for observation(s): Q values of a discrete policy."""
         x = (np.asarray(obs, dtype=np.float64) - self.obs_mean) / self.obs_std
         x = np.clip(x, -self.clip_obs, self.clip_obs)
         for W, b, f in self.layers:
             x = f(x @ W.T + b)
+        return x
+
+    def act(self, obs: np.ndarray):
+        """Action(s) for observation(s): in [-1, 1], (obs_size,) -> (action_size,), or
+        batched; of a discrete policy, the index (an int, or an int array when batched)."""
+        x = self.values(obs)
+        if self.discrete:
+            k = np.argmax(x, axis=-1)
+            return int(k) if np.ndim(k) == 0 else k
         return np.clip(x, -1.0, 1.0)
 
     __call__ = act

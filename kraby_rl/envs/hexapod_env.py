@@ -344,6 +344,18 @@ class HexapodEnv(KrabyWorldEnv):
             info["curriculum_level"] = self.curriculum.level
         return obs, float(reward), fell, truncated, info
 
+    def set_command(self, command) -> np.ndarray:
+        """Change the (vx, vy, yaw rate) command mid-episode (a navigator's primitive);
+        returns the current observation with the new command in it (the next step's
+        action is taken on it). Nothing else of the observation changes."""
+        cmd = np.asarray(command, dtype=float)
+        if cmd.shape != (3,) or not np.all(np.isfinite(cmd)):
+            raise ValueError(f"command must be finite (vx, vy, yaw_rate), found {command!r}")
+        self.command = cmd.copy()
+        self._obs = self._obs.copy()
+        self._obs[S.OBS_SLICES["command"]] = cmd
+        return self._obs
+
     def curriculum_level(self) -> int | None:
         """This env's curriculum level (None without a curriculum): saved with every
         training checkpoint so that ``--resume`` goes on at the level it had reached."""

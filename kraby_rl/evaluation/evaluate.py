@@ -124,11 +124,15 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
             "fell": fell, **fig}
 
 
-def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None,
+NAVIGATE = "kraby_rl/Navigate-v0"
+
+
+def evaluate(policy: str, episodes: int = 5, seconds: float | None = None, command=None,
              seed: int = 1000, video: str | None = None, env_overrides: dict | None = None,
              randomized: bool = False, log=print, report: str | None = None,
              record: str | None = None) -> dict:
-    """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0) and print a report; returns the summary.
+    """Evaluate POLICY on Hexapod-v0 (or OneLeg-v0, Navigate-v0) and print a report; returns
+    the summary. ``seconds``: episode length (default 20 s; a navigation policy's own).
     ``report``: a directory for the figures of ``evaluation.report`` and their index;
     ``record``: a directory for one rosbag2 bag per episode (``episode_bag``)."""
     import kraby_rl.envs  # noqa: F401
@@ -142,6 +146,8 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
                          f"(its env has no 'randomize' ranges)")
     if env_kwargs.get("randomize") is None:
         env_kwargs.pop("randomize", None)
+    if seconds is None:
+        seconds = float(env_kwargs.get("episode_s", 40.0)) if env_id == NAVIGATE else 20.0
     env_kwargs["episode_s"] = seconds
     if video:
         env_kwargs["render_mode"] = "rgb_array"
@@ -151,6 +157,11 @@ def evaluate(policy: str, episodes: int = 5, seconds: float = 20.0, command=None
             raise ValueError("--report/--record: the figures and topics are those of a "
                              f"walking robot; {env_id} has one leg on a stand")
         return _evaluate_one_leg(env, actor, episodes, seed, log)
+    if env_id == NAVIGATE:
+        if report or record or command is not None or video:
+            raise ValueError("--report/--record/--command/--video: not for a navigation "
+                             f"policy ({env_id}: goals are drawn per episode)")
+        return _evaluate_navigate(env, actor, episodes, seed, seconds, log)
     frames = [] if video else None
     results, traces = [], []
     if record and os.path.exists(record) and os.listdir(record):
@@ -222,6 +233,44 @@ def _evaluate_one_leg(env, actor, episodes, seed, log) -> dict:
     env.close()
     return {"env_id": "kraby_rl/OneLeg-v0", "episodes": episodes,
             "mean": {"return": float(np.mean(rets)), "final_distance_m": float(np.mean(dists))}}
+
+
+def _evaluate_navigate(env, actor, episodes, seed, seconds, log) -> dict:
+    """Navigate-v0 episodes: a goal drawn per episode, reached or not within ``seconds``."""
+    rows = []
+    for i in range(episodes):
+        obs, info = env.reset(seed=seed + i)
+        start = float(info["distance"])
+        steps = 0
+        while True:
+            a = int(np.asarray(actor(obs)).reshape(-1)[0])
+            obs, _, term, trunc, info = env.step(a)
+            steps += 1
+            if term or trunc:
+                break
+        rows.append({"seed": seed + i, "start_distance_m": start,
+                     "final_distance_m": float(info["distance"]), "arrived": info["arrived"],
+                     "fell": info["fell"], "time_s": float(info["t"]), "decisions": steps})
+        r = rows[-1]
+        log(f"episode {i}: goal {start:.2f} m away -> {r['final_distance_m']:.3f} m after "
+            f"{r['time_s']:.1f} s  "
+            f"{'ARRIVED' if r['arrived'] else 'FELL' if r['fell'] else 'missed'}")
+    env.close()
+    arrived = [r for r in rows if r["arrived"]]
+    summary = {"env_id": NAVIGATE, "episodes": episodes, "seconds": seconds,
+               "arrive_m": env.unwrapped.spec_nav.arrive_m,
+               "success_rate": len(arrived) / episodes,
+               "falls": sum(r["fell"] for r in rows),
+               "mean": {"final_distance_m": float(np.mean([r["final_distance_m"] for r in rows])),
+                        "time_to_arrive_s": float(np.mean([r["time_s"] for r in arrived]))
+                        if arrived else None},
+               "worst": {"final_distance_m": max(r["final_distance_m"] for r in rows)},
+               "episodes_detail": rows}
+    log(f"summary: {len(arrived)}/{episodes} goals reached within "
+        f"{summary['arrive_m']:g} m in {seconds:g} s ({100 * summary['success_rate']:.0f} %), "
+        f"falls {summary['falls']}, mean final distance "
+        f"{summary['mean']['final_distance_m']:.3f} m")
+    return summary
 
 
 def _write_video(path: str, frames: list, fps: int) -> None:

@@ -37,6 +37,10 @@ def add_parser(sub):
                    help="exported policy (dir or shipped name)")
     p.add_argument("--command", type=float, nargs=3, default=DEFAULT_COMMAND,
                    metavar=("VX", "VY", "WZ"), help="cmd_vel [m/s, m/s, rad/s]")
+    p.add_argument("--goal", type=float, nargs=2, metavar=("X", "Y"),
+                   help="instead of cmd_vel, send this goal [m, odom frame: the start is "
+                        "the origin, x ahead] on goal_pose; the navigator walks there and the "
+                        "demo ends on arrival or after --seconds")
     p.add_argument("--record", metavar="BAG",
                    help="record every topic of the run into this rosbag2 bag (MCAP)")
     p.set_defaults(func=main)
@@ -50,6 +54,9 @@ class Watch:
         latched = ros.LATCHED
         self.states, self.truth, self.est, self.js = [], [], [], []
         self.diag = {}
+        self.nav = []
+        node.create_subscription(msgs.std_msgs.String, "navigator/status",
+                                 lambda m: self.nav.append((time.monotonic(), m.data)), latched)
         node.create_subscription(msgs.std_msgs.String, "safety/state",
                                  lambda m: self.states.append(m.data), latched)
         node.create_subscription(msgs.nav_msgs.Odometry, "sim/odom",
@@ -88,8 +95,10 @@ def motion(poses, seconds):
 
 
 def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
-        record=None):
-    """Run the demo; ``record`` names a bag directory to record every topic into.
+        record=None, goal=None):
+    """Run the demo; ``record`` names a bag directory to record every topic into; ``goal``
+    (x, y) [m] in the odom frame sends a goal to the navigator instead of a cmd_vel, and
+    the run ends on arrival or after ``seconds``.
 
     Raises:
         RuntimeError: the stack did not come up; ValueError: the bag exists already.
@@ -111,11 +120,18 @@ def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
     cmd_pub = node.create_publisher(msgs.geometry_msgs.Twist, "cmd_vel", 10)
     twist = msgs.geometry_msgs.Twist()
     twist.linear.x, twist.linear.y, twist.angular.z = (float(c) for c in command)
+    goal_pub = node.create_publisher(msgs.geometry_msgs.PoseStamped, "goal_pose", 10)
+    navigating = [False]
+
+    def arrived():
+        return bool(watch.nav) and watch.nav[-1][1].startswith("arrived")
 
     def spin(until):
         next_cmd = 0.0
         while time.monotonic() < until and launcher.poll() is None:
-            if time.monotonic() >= next_cmd:
+            if navigating[0] and arrived():
+                return
+            if goal is None and time.monotonic() >= next_cmd:
                 cmd_pub.publish(twist)
                 next_cmd = time.monotonic() + 0.1
             ros.spin_once(node, timeout_sec=0.01)
@@ -129,12 +145,24 @@ def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
         if not watch.states or watch.states[-1] != "OK":
             raise RuntimeError(f"the sim stack did not reach safety/state OK (states seen: "
                                f"{watch.states}); its output:\n" + _output(launcher, output))
-        log(f"kraby demo: safety/state OK; running for {seconds:g} s at cmd_vel "
-            f"{tuple(command)}")
         watch.clear()
+        if goal is None:
+            log(f"kraby demo: safety/state OK; running for {seconds:g} s at cmd_vel "
+                f"{tuple(command)}")
+        else:
+            msg = msgs.geometry_msgs.PoseStamped()
+            msg.header.frame_id = "odom"
+            msg.pose.position.x, msg.pose.position.y = (float(v) for v in goal)
+            msg.pose.orientation.w = 1.0
+            spin(time.monotonic() + 0.3)        # a first odom and truth sample
+            goal_pub.publish(msg)
+            navigating[0] = True
+            log(f"kraby demo: safety/state OK; goal ({goal[0]:g}, {goal[1]:g}) m sent on "
+                f"goal_pose; up to {seconds:g} s")
         start = time.monotonic()
         spin(start + seconds)
         elapsed = time.monotonic() - start
+        navigating[0] = False
         truth, est, js_count = list(watch.truth), list(watch.est), len(watch.js)
         spin(time.monotonic() + 1.2)        # one more round of diagnostics
     finally:
@@ -157,6 +185,19 @@ def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
         "shield": {k: v for k, v in shield.items() if k.startswith(("rejected", "clamped"))},
         "stack_exit_status": launcher.returncode,
     }
+    if goal is not None:
+        report["goal"] = list(goal)
+        report["navigator_status"] = [text for _, text in watch.nav]
+        report["arrived"] = arrived()
+        end_truth, end_est = (watch.truth or [None])[-1], (watch.est or [None])[-1]
+        report["goal_error_m"] = None if end_truth is None else round(
+            math.hypot(end_truth[1] - goal[0], end_truth[2] - goal[1]), 4)
+        report["estimated_goal_error_m"] = None if end_est is None else round(
+            math.hypot(end_est[1] - goal[0], end_est[2] - goal[1]), 4)
+        log(f"kraby demo: goal ({goal[0]:g}, {goal[1]:g}) "
+            f"{'reached' if report['arrived'] else 'NOT reached'} after {elapsed:.1f} s: "
+            f"{report['goal_error_m']} m from it (ground truth), "
+            f"{report['estimated_goal_error_m']} m (odometry)")
     if record:
         from kraby_rl.ros.bag import bag_summary
         bag = bag_summary(record)
@@ -187,7 +228,8 @@ def main(args):
     import json
     try:
         report = run(args.seconds, args.policy, args.command,
-                     log=lambda m: print(m, file=sys.stderr), record=args.record)
+                     log=lambda m: print(m, file=sys.stderr), record=args.record,
+                     goal=args.goal)
     except (RuntimeError, ValueError) as exc:
         print(f"kraby demo: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ EXECUTABLES = {
     "policy_node": "kraby_rl.nodes.policy_node",
     "gym_bridge": "kraby_rl.training.bridge",
     "description_publisher": "kraby_rl.nodes.description_publisher_node",
+    "navigator": "kraby_rl.nodes.navigator_node",
 }
 """Console script (``ros2 run kraby_rl NAME``) -> module; setup.py installs the same."""
 
@@ -32,6 +33,9 @@ STACKS = ("real", "sim", "sim_train")
 ARGUMENTS = {
     "port": ("/dev/ttyUSB0", "servo bus URL, or 'virtual' for the PyBullet-driven virtual bus"),
     "policy": ("walk", "exported policy: a directory or the name of one in policies/"),
+    "navigator": ("navigate", "navigation policy that walks to goal_pose (RViz's 2D Goal "
+                              "Pose): a directory or a name in policies/; 'none' = no "
+                              "navigator"),
     "config": ("", "a params file applied to every node (on top of config/<node>.yaml)"),
     "use_sim_time": ("auto", "follow /clock, published by the sim stack's sim_node (auto: "
                              "true in the sim stack, false elsewhere)"),
@@ -178,8 +182,11 @@ def stack(name, args, port_url=None):
         # the clock's source runs on the wall clock: its own timer makes sim time advance
         robot = node("sim_node", publish_clock=sim_time)
         robot.parameters["use_sim_time"] = "false"
-    return [robot, description, node("state_estimator"), node("safety_shield"),
-            node("policy_node", policy=args["policy"])]
+    nodes = [robot, description, node("state_estimator"), node("safety_shield"),
+             node("policy_node", policy=args["policy"])]
+    if args["navigator"].lower() not in ("", "none"):
+        nodes.append(node("navigator", policy=args["navigator"]))
+    return nodes
 
 
 def ros_node_arguments(spec, args):

@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 import yaml
 
-ALGORITHMS = ("ppo", "sac", "td3")
+ALGORITHMS = ("ppo", "sac", "td3", "dqn")
+DISCRETE_ALGORITHMS = ("dqn",)
+"""Of ALGORITHMS, those for a discrete action space (Navigate-v0)."""
 VEC_ENVS = ("subproc", "dummy")
 ACTIVATIONS = ("tanh", "relu", "elu")
 
@@ -21,8 +23,10 @@ class TrainConfig:
     """Everything ``kraby train`` needs; YAML keys are these field names.
 
     Attributes:
-        algorithm: ``ppo`` (default), ``sac`` or ``td3`` (stable-baselines3).
-        env_id: Gymnasium id, ``kraby_rl/Hexapod-v0`` or ``kraby_rl/OneLeg-v0``.
+        algorithm: ``ppo`` (default), ``sac``, ``td3`` or ``dqn`` (stable-baselines3; dqn
+            for the discrete primitives of Navigate-v0, the others for continuous actions).
+        env_id: Gymnasium id, ``kraby_rl/Hexapod-v0``, ``kraby_rl/OneLeg-v0`` or
+            ``kraby_rl/Navigate-v0``.
         env: keyword arguments of the env constructor (see the env's docstring).
         n_envs: parallel environments.
         vec_env: ``subproc`` (one process per env) or ``dummy`` (all in this process).
@@ -69,7 +73,7 @@ _TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,), dict: (d
 
 def _algo_class(name: str):
     import stable_baselines3 as sb3
-    return {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3}[name]
+    return {"ppo": sb3.PPO, "sac": sb3.SAC, "td3": sb3.TD3, "dqn": sb3.DQN}[name]
 
 
 def _check_kwargs(where: str, given: dict, target) -> None:
@@ -168,7 +172,15 @@ def check_env(cfg: TrainConfig) -> None:
         env = gym.make(cfg.env_id, **cfg.env)
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"config key 'env' ({cfg.env_id}): {exc}") from None
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     env.close()
+    if discrete != (cfg.algorithm in DISCRETE_ALGORITHMS):
+        kinds = DISCRETE_ALGORITHMS if discrete else [a for a in ALGORITHMS
+                                                      if a not in DISCRETE_ALGORITHMS]
+        raise ConfigError(
+            f"config key 'algorithm': {cfg.algorithm!r} does not fit {cfg.env_id}, whose "
+            f"actions are {'discrete' if discrete else 'continuous'}; allowed: "
+            f"{', '.join(kinds)}")
 
 
 def load(path: str, overrides: dict | None = None, build_env: bool = True) -> TrainConfig:
@@ -197,5 +209,12 @@ def contract_metadata(env_id: str, env: dict | None) -> dict:
     env = env or {}
     if env_id == "kraby_rl/Hexapod-v0":
         return K.Contract.from_env_config(env).metadata()
+    if env_id == "kraby_rl/Navigate-v0":
+        from kraby_rl.core import navigation as N
+        spec = N.NavigationSpec(**{k: env[k] for k in ("primitive_s", "arrive_m",
+                                                       "distance_clip_m") if k in env})
+        return {"obs_size": N.OBS_SIZE, "action_size": N.N_PRIMITIVES,
+                "action_type": "discrete", "walker": env.get("walker", "walk"),
+                **spec.metadata()}
     return {"obs_size": S.ONE_LEG_OBS_SIZE, "action_size": S.ONE_LEG_ACTION_SIZE,
             "control_period_s": float(env.get("control_period_s", K.CONTROL_PERIOD_S))}

@@ -30,8 +30,9 @@ def _linear_stack(module, activation: str):
 
 
 def actor_layers(model) -> list:
-    """The deterministic actor of an SB3 PPO/SAC/TD3 model as [(W, b, activation)]."""
-    from stable_baselines3 import PPO, SAC, TD3
+    """The deterministic actor of an SB3 PPO/SAC/TD3 model as [(W, b, activation)]; of a
+    DQN model, its Q network (one output per discrete action)."""
+    from stable_baselines3 import DQN, PPO, SAC, TD3
     pol = model.policy
     if isinstance(model, PPO):
         layers = _linear_stack(pol.mlp_extractor.policy_net, "")
@@ -43,8 +44,11 @@ def actor_layers(model) -> list:
         layers.append([mu.weight.detach().numpy(), mu.bias.detach().numpy(), "tanh"])
     elif isinstance(model, TD3):
         layers = _linear_stack(pol.actor.mu, "")
+    elif isinstance(model, DQN):
+        layers = _linear_stack(pol.q_net.q_net, "")      # Q values; the action is argmax
     else:
-        raise ValueError(f"cannot export a {type(model).__name__}: PPO, SAC or TD3 expected")
+        raise ValueError(f"cannot export a {type(model).__name__}: PPO, SAC, TD3 or DQN "
+                         f"expected")
     return layers
 
 
