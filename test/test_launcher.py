@@ -44,7 +44,11 @@ def test_stack_description_is_shared_and_arguments_are_checked():
     args = parse_launch_arguments(["port:=socket://127.0.0.1:4000", "config:=/tmp/x.yaml"])
     nodes = stack("real", args)
     assert [n.name for n in nodes] == ["servo_driver", "robot_state_publisher",
-                                       "state_estimator", "safety_shield", "policy_node"]
+                                       "state_estimator", "safety_shield", "policy_node",
+                                       "navigator"]
+    assert nodes[-1].parameters["policy"] == "navigate"
+    without = stack("real", parse_launch_arguments(["navigator:=none"]))
+    assert [n.name for n in without][-1] == "policy_node"
     sim = stack("sim", args)
     assert [n.name for n in sim][1:] == [n.name for n in nodes][1:]
     assert sim[0].executable == "sim_node"

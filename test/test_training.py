@@ -47,11 +47,11 @@ def test_shipped_configs_are_valid():
 
 
 def test_cli_reports_config_error(tmp_path):
-    p = subprocess.run(KRABY + ["train", "--config", _write(tmp_path, "algorithm: dqn\n"),
+    p = subprocess.run(KRABY + ["train", "--config", _write(tmp_path, "algorithm: a2c\n"),
                                 "--run-dir", str(tmp_path / "r")],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2
-    assert "unknown algorithm 'dqn'" in p.stderr
+    assert "unknown algorithm 'a2c'" in p.stderr
 
 
 def _latest(run):

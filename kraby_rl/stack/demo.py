@@ -173,7 +173,8 @@ def run(seconds=20.0, policy=DEFAULT_POLICY, command=DEFAULT_COMMAND, log=print,
     policy_diag = watch.diag.get("kraby_rl: policy_node", {})
     shield = watch.diag.get("kraby_rl: safety_shield", {})
     report = {
-        "policy": policy, "seconds": round(elapsed, 2), "command": list(command),
+        "policy": policy, "seconds": round(elapsed, 2),
+        "command": list(command) if goal is None else None,
         "safety_states": watch.states,
         "distance_m": round(truth[0], 4), "speed_m_s": round(truth[1], 4),
         "height_m": round(truth[2], 4), "turn_deg": round(truth[3], 2),
