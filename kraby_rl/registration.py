@@ -8,6 +8,7 @@ made). Without gymnasium (a robot that only runs the nodes) nothing is registere
 ENVS = {
     "kraby_rl/Hexapod-v0": "kraby_rl.envs.hexapod_env:HexapodEnv",
     "kraby_rl/OneLeg-v0": "kraby_rl.envs.one_leg_env:OneLegEnv",
+    "kraby_rl/OneLegReach-v0": "kraby_rl.envs.one_leg_env:OneLegReachEnv",
     "kraby_rl/Navigate-v0": "kraby_rl.envs.navigate_env:NavigateEnv",
 }
 ENV_IDS = tuple(ENVS)

@@ -1,4 +1,5 @@
-"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop,loop}``: figures, last line JSON."""
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop,loop,her}``: figures, last line
+JSON."""
 
 import argparse
 import json
@@ -7,7 +8,7 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop", "loop"],
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop", "loop", "her"],
                    help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
@@ -21,6 +22,9 @@ def main(argv=None) -> int:
     p.add_argument("--trials", type=int, default=30, help="estop: stops measured")
     p.add_argument("--rate", type=float, default=None,
                    help="pubsub: publish rate (default 200 Hz); timer: rate (default 50 Hz)")
+    p.add_argument("--steps", type=int, default=40_000,
+                   help="her: training steps of each contestant")
+    p.add_argument("--goals", type=int, default=100, help="her: evaluation goals")
     p.add_argument("--load", type=int, default=0, metavar="N",
                    help="bus, estop, loop: run N CPU-burning processes during the measurement")
     args = p.parse_args(argv)
@@ -86,6 +90,15 @@ def _run(args, argv):
               f"{result['interval_p50_ms']} ms, p99 {result['interval_p99_ms']} ms; driver "
               f"cycle p99 {result['driver_cycle_p99_ms']} ms (target < 20), overruns "
               f"{result['driver_overruns']} in {result['driver_cycles']} cycles{loaded}")
+    elif args.name == "her":
+        from kraby_rl.bench.her import run as run_her
+        result = run_her(args.steps, args.goals)
+        print(f"{'contestant':10s} {'env':24s} {'steps':>6s} {'train s':>8s} "
+              f"{'success':>8s} {'mean mm':>8s} {'worst mm':>9s}")
+        for r in result["results"]:
+            print(f"{r['contestant']:10s} {r['env_id']:24s} {r['steps']:6d} "
+                  f"{r['train_s']:8.1f} {100 * r['success_rate']:7.1f}% "
+                  f"{r['final_distance_mm']:8.1f} {r['worst_distance_mm']:9.1f}")
     return result
 
 

@@ -13,7 +13,8 @@ Inference: ``x = clip((obs - obs_mean) / sqrt(obs_var + eps), -clip_obs, clip_ob
 the hidden layers with their activation, the output layer, the output squash (``none`` for
 PPO's Gaussian mean, ``tanh`` for SAC/TD3) and a clip to [-1, 1]. A policy whose metadata
 says ``"action_type": "discrete"`` (DQN) outputs one Q value per action, and its action is
-the index of the largest.
+the index of the largest. A policy of a Dict observation (``obs_keys``: [[key, size]])
+takes the dict, concatenated in that order.
 """
 
 from __future__ import annotations
@@ -70,10 +71,23 @@ class ExportedPolicy:
         self.obs_size = self.layers[0][0].shape[1]
         self.action_size = self.layers[-1][0].shape[0]
         self.discrete = self.metadata.get("action_type", "continuous") == "discrete"
+        self.obs_keys = [(k, int(n)) for k, n in self.metadata.get("obs_keys") or []]
 
-    def values(self, obs: np.ndarray) -> np.ndarray:
+    def flatten(self, obs) -> np.ndarray:
+        """A Dict observation (goal-conditioned envs) as the network's flat input, its parts
+        in ``obs_keys`` order; a flat one unchanged."""
+        if not isinstance(obs, dict):
+            return np.asarray(obs, dtype=np.float64)
+        missing = [k for k, _ in self.obs_keys if k not in obs]
+        if not self.obs_keys or missing:
+            raise PolicyError(f"policy {self.path!r}: observation keys {sorted(obs)} do not "
+                              f"match the policy's {[k for k, _ in self.obs_keys]}")
+        return np.concatenate([np.asarray(obs[k], dtype=np.float64).reshape(
+            *np.shape(obs[k])[:-1], n) for k, n in self.obs_keys], axis=-1)
+
+    def values(self, obs) -> np.ndarray:
         """The network's raw output for observation(s): Q values of a discrete policy."""
-        x = (np.asarray(obs, dtype=np.float64) - self.obs_mean) / self.obs_std
+        x = (self.flatten(obs) - self.obs_mean) / self.obs_std
         x = np.clip(x, -self.clip_obs, self.clip_obs)
         for W, b, f in self.layers:
             x = f(x @ W.T + b)

@@ -106,3 +106,65 @@ class OneLegEnv(KrabyWorldEnv):
         self._last_action = a
         truncated = self._steps >= self.max_steps
         return self._observe(), reward, False, truncated, {"distance": dist}
+
+
+class OneLegReachEnv(OneLegEnv):
+    """``kraby_rl/OneLegReach-v0``: the one-leg reach as a goal-conditioned task (for HER).
+
+    Same robot, action and targets as ``OneLeg-v0``, with a Gymnasium goal-env observation
+    (a Dict):
+
+    * ``observation`` (9,): the leg's joint angles minus default [rad], joint speeds
+      [rad/s], previous action;
+    * ``achieved_goal`` (3,): the foot position from forward kinematics [m, base_link];
+    * ``desired_goal`` (3,): the target [m, base_link].
+
+    **Reward** (sparse): 0 within ``tolerance_m`` of the target, else -1, from
+    :meth:`compute_reward`, which is vectorised over goal batches so that a hindsight
+    replay buffer can relabel stored transitions. ``info["is_success"]`` says the same;
+    ``info["distance"]`` is the distance [m]. No termination; truncation after
+    ``episode_s``.
+
+    ====================  ========  ==============================
+    argument              default   meaning
+    ====================  ========  ==============================
+    tolerance_m           0.005     success radius [m]
+    episode_s             1.0       time limit [s]
+    (others)                        as ``OneLeg-v0``
+    ====================  ========  ==============================
+    """
+
+    def __init__(self, tolerance_m: float = 0.005, episode_s: float = 1.0, **kwargs):
+        if not tolerance_m > 0:
+            raise ValueError(f"tolerance_m must be > 0 [m], found {tolerance_m!r}")
+        super().__init__(episode_s=episode_s, **kwargs)
+        self.tolerance_m = float(tolerance_m)
+        box = gym.spaces.Box
+        self.observation_space = gym.spaces.Dict({
+            "observation": box(-np.inf, np.inf, (9,), np.float32),
+            "achieved_goal": box(-np.inf, np.inf, (3,), np.float32),
+            "desired_goal": box(-np.inf, np.inf, (3,), np.float32)})
+
+    def _observe(self):
+        sl = self._sl
+        return {"observation": np.concatenate([self._q[sl] - J.DEFAULT_POSE[sl], self._w[sl],
+                                               self._last_action]).astype(np.float32),
+                "achieved_goal": self._foot().astype(np.float32),
+                "desired_goal": self.target.astype(np.float32)}
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        """0 where the achieved goal is within ``tolerance_m`` of the desired one, else -1
+        (batched over leading axes)."""
+        d = np.linalg.norm(np.asarray(achieved_goal) - np.asarray(desired_goal), axis=-1)
+        return -(d > self.tolerance_m).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = super().reset(seed=seed, options=options)
+        info["is_success"] = info["distance"] <= self.tolerance_m
+        return obs, info
+
+    def step(self, action):
+        obs, _, term, trunc, info = super().step(action)
+        info["is_success"] = info["distance"] <= self.tolerance_m
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], info))
+        return obs, reward, term, trunc, info

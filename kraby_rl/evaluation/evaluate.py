@@ -125,6 +125,9 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
 
 
 NAVIGATE = "kraby_rl/Navigate-v0"
+ONE_LEG = ("kraby_rl/OneLeg-v0", "kraby_rl/OneLegReach-v0")
+REACH_TOLERANCE_M = 0.005
+"""Success radius of a one-leg reach [m] (OneLegReach-v0: its own ``tolerance_m``)."""
 
 
 def evaluate(policy: str, episodes: int = 5, seconds: float | None = None, command=None,
@@ -146,13 +149,16 @@ def evaluate(policy: str, episodes: int = 5, seconds: float | None = None, comma
                          f"(its env has no 'randomize' ranges)")
     if env_kwargs.get("randomize") is None:
         env_kwargs.pop("randomize", None)
-    if seconds is None:
+    if seconds is None and env_id in ONE_LEG:
+        seconds = env_kwargs.get("episode_s")      # None: the env's own
+    elif seconds is None:
         seconds = float(env_kwargs.get("episode_s", 40.0)) if env_id == NAVIGATE else 20.0
-    env_kwargs["episode_s"] = seconds
+    if seconds is not None:
+        env_kwargs["episode_s"] = seconds
     if video:
         env_kwargs["render_mode"] = "rgb_array"
     env = gym.make(env_id, **env_kwargs)
-    if env_id == "kraby_rl/OneLeg-v0":
+    if env_id in ONE_LEG:
         if report or record:
             raise ValueError("--report/--record: the figures and topics are those of a "
                              f"walking robot; {env_id} has one leg on a stand")
@@ -218,6 +224,9 @@ def evaluate(policy: str, episodes: int = 5, seconds: float | None = None, comma
 
 
 def _evaluate_one_leg(env, actor, episodes, seed, log) -> dict:
+    """One-leg reaching (OneLeg-v0 dense, OneLegReach-v0 goal-conditioned): a target per
+    episode; success is a final distance within the reach tolerance."""
+    tol = float(getattr(env.unwrapped, "tolerance_m", REACH_TOLERANCE_M))
     dists, rets = [], []
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)
@@ -229,10 +238,18 @@ def _evaluate_one_leg(env, actor, episodes, seed, log) -> dict:
                 break
         dists.append(info["distance"])
         rets.append(ret)
-        log(f"episode {i}: return {ret:.2f}, final distance {1000 * info['distance']:.1f} mm")
+        log(f"episode {i}: return {ret:.2f}, final distance {1000 * info['distance']:.1f} mm"
+            f"{'  success' if info['distance'] <= tol else ''}")
     env.close()
-    return {"env_id": "kraby_rl/OneLeg-v0", "episodes": episodes,
-            "mean": {"return": float(np.mean(rets)), "final_distance_m": float(np.mean(dists))}}
+    d = np.array(dists)
+    summary = {"env_id": env.spec.id if env.spec else None, "episodes": episodes,
+               "tolerance_m": tol, "success_rate": float(np.mean(d <= tol)),
+               "mean": {"return": float(np.mean(rets)), "final_distance_m": float(d.mean())},
+               "worst": {"final_distance_m": float(d.max())}}
+    log(f"summary: {int(np.sum(d <= tol))}/{episodes} targets within {1000 * tol:g} mm "
+        f"({100 * summary['success_rate']:.0f} %), mean final distance "
+        f"{1000 * d.mean():.1f} mm, worst {1000 * d.max():.1f} mm")
+    return summary
 
 
 def _evaluate_navigate(env, actor, episodes, seed, seconds, log) -> dict:

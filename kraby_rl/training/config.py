@@ -9,6 +9,7 @@ import yaml
 
 ALGORITHMS = ("ppo", "sac", "td3", "dqn")
 DISCRETE_ALGORITHMS = ("dqn",)
+OFF_POLICY_ALGORITHMS = ("sac", "td3", "dqn")
 """Of ALGORITHMS, those for a discrete action space (Navigate-v0)."""
 VEC_ENVS = ("subproc", "dummy")
 ACTIVATIONS = ("tanh", "relu", "elu")
@@ -41,6 +42,11 @@ class TrainConfig:
         activation: hidden activation, ``tanh``, ``relu`` or ``elu``.
         log_std_init: initial log standard deviation of the Gaussian actions (PPO; 0 = std 1).
             A residual policy explores better with a small one.
+        her: hindsight experience replay for a goal-conditioned env (a Dict observation with
+            ``achieved_goal`` and ``desired_goal``, e.g. OneLegReach-v0) with an off-policy
+            algorithm (sac, td3, dqn): keyword arguments of stable-baselines3's
+            ``HerReplayBuffer`` (``n_sampled_goal``, ``goal_selection_strategy``, ...);
+            ``{}`` (default) = plain replay.
         torch_threads: threads torch may use in the training process. 1 by default: the
             networks are small, and more torch threads compete with the env processes
             for the cores (on 2 cores the training process took ~60 % of the CPU with 2).
@@ -62,6 +68,7 @@ class TrainConfig:
     activation: str = "tanh"
     log_std_init: float = 0.0
     torch_threads: int = 1
+    her: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,6 +142,17 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
     if check_algo_kwargs:
         _check_kwargs(f"config key 'algo_kwargs' ({cfg.algorithm})", cfg.algo_kwargs,
                       _algo_class(cfg.algorithm))
+    if cfg.her:
+        if cfg.algorithm not in OFF_POLICY_ALGORITHMS:
+            raise ConfigError(f"config key 'her': hindsight replay needs an off-policy "
+                              f"algorithm ({', '.join(OFF_POLICY_ALGORITHMS)}), found "
+                              f"{cfg.algorithm!r}")
+        from stable_baselines3 import HerReplayBuffer
+        _check_kwargs("config key 'her' (HerReplayBuffer)", cfg.her, HerReplayBuffer)
+        for key in ("buffer_size", "observation_space", "action_space", "device", "n_envs"):
+            if key in cfg.her:
+                raise ConfigError(f"config key 'her': {key!r} is set by the algorithm; "
+                                  f"put buffer_size in algo_kwargs")
     return cfg
 
 
@@ -173,7 +191,14 @@ def check_env(cfg: TrainConfig) -> None:
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"config key 'env' ({cfg.env_id}): {exc}") from None
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    space = env.observation_space
+    goal_env = isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} \
+        <= set(space.spaces) and hasattr(env.unwrapped, "compute_reward")
     env.close()
+    if cfg.her and not goal_env:
+        raise ConfigError(f"config key 'her': {cfg.env_id} is not a goal-conditioned env "
+                          f"(expected a Dict observation with achieved_goal and desired_goal "
+                          f"and compute_reward)")
     if discrete != (cfg.algorithm in DISCRETE_ALGORITHMS):
         kinds = DISCRETE_ALGORITHMS if discrete else [a for a in ALGORITHMS
                                                       if a not in DISCRETE_ALGORITHMS]

@@ -52,6 +52,16 @@ def actor_layers(model) -> list:
     return layers
 
 
+def obs_keys(model) -> list | None:
+    """[(key, size)] of a Dict observation in the order the network concatenates its
+    parts (stable-baselines3's CombinedExtractor), or None for a flat observation."""
+    import gymnasium as gym
+    space = model.observation_space
+    if not isinstance(space, gym.spaces.Dict):
+        return None
+    return [(k, int(np.prod(sp.shape))) for k, sp in space.spaces.items()]
+
+
 def write_export(out_dir: str, layers: list, obs_mean, obs_var, meta: dict,
                  eps: float = 0.0, clip: float = float("inf")) -> str:
     """Write ``policy.npz`` + ``policy.json`` (format of ``core.policy_runtime``)."""
@@ -90,8 +100,16 @@ def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = No
     out_dir = out_dir or os.path.join(run_dir, "export")
     layers = actor_layers(model)
     n_obs = layers[0][0].shape[1]
+    keys = obs_keys(model)
     if vec is not None and vec.norm_obs:
-        mean, var = vec.obs_rms.mean, vec.obs_rms.var
+        if keys:            # a Dict observation: statistics per key, in the network's order
+            rms = vec.obs_rms
+            ident = {k: (np.zeros(n), np.ones(n)) for k, n in keys}
+            parts = [(rms[k].mean, rms[k].var) if k in rms else ident[k] for k, _ in keys]
+            mean = np.concatenate([m for m, _ in parts])
+            var = np.concatenate([v for _, v in parts])
+        else:
+            mean, var = vec.obs_rms.mean, vec.obs_rms.var
         eps, clip = float(vec.epsilon), float(vec.clip_obs)
     else:
         mean, var = np.zeros(n_obs), np.ones(n_obs)
@@ -103,7 +121,10 @@ def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = No
     if os.path.exists(tj):
         with open(tj) as fh:
             training = json.load(fh)
+    if keys:
+        contract = {**contract, "obs_keys": [[k, n] for k, n in keys]}
     meta = {**contract, "env_id": cfg.env_id, "env": env, "algorithm": cfg.algorithm,
+            "her": cfg.her,
             "timesteps": int(model.num_timesteps), "seed": cfg.seed,
             "checkpoint": checkpoint,
             "source_run": os.path.abspath(run_dir), "training": training,

@@ -279,9 +279,17 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
                          **({"log_std_init": cfg.log_std_init} if cfg.algorithm == "ppo"
                             else {}),
                          "activation_fn": _activation(cfg.activation)}
-        model = algo_cls("MlpPolicy", venv, seed=cfg.seed, verbose=0,
+        import gymnasium as gym
+        extra = {}
+        if cfg.her:
+            from stable_baselines3 import HerReplayBuffer
+            extra = {"replay_buffer_class": HerReplayBuffer,
+                     "replay_buffer_kwargs": dict(cfg.her)}
+        policy = ("MultiInputPolicy" if isinstance(venv.observation_space, gym.spaces.Dict)
+                  else "MlpPolicy")
+        model = algo_cls(policy, venv, seed=cfg.seed, verbose=0,
                          tensorboard_log=os.path.join(run_dir, "tb"),
-                         policy_kwargs=policy_kwargs, **cfg.algo_kwargs)
+                         policy_kwargs=policy_kwargs, **extra, **cfg.algo_kwargs)
     remaining = cfg.total_timesteps - model.num_timesteps
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
@@ -347,12 +355,15 @@ def load_model(run_dir: str, checkpoint: int | None = None):
         if ckpt is None:
             raise FileNotFoundError(f"{run_dir!r} has neither final_model.zip nor a checkpoint")
         _, final, vec_path = ckpt
-    model = _algo_class(cfg.algorithm).load(final, device="cpu")
+    import gymnasium as gym
+    import kraby_rl.envs  # noqa: F401
+    dummy = None
+    if os.path.exists(vec_path) or cfg.her:     # a hindsight buffer is rebuilt on an env
+        dummy = DummyVecEnv([lambda: gym.make(cfg.env_id, **cfg.env)])
+    model = _algo_class(cfg.algorithm).load(final, device="cpu",
+                                            **({"env": dummy} if cfg.her else {}))
     vec = None
     if os.path.exists(vec_path):
-        import gymnasium as gym
-        import kraby_rl.envs  # noqa: F401
-        dummy = DummyVecEnv([lambda: gym.make(cfg.env_id, **cfg.env)])
         vec = VecNormalize.load(vec_path, dummy)
         vec.training = False
         vec.norm_reward = False
