@@ -1,6 +1,8 @@
 """Hexapod-v0 and OneLeg-v0: API conformance, determinism, rendering, reward ordering."""
 
 import gymnasium as gym
+import functools
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
@@ -26,12 +28,16 @@ def test_check_env_and_headless_render(env_id):
 
 def _rollout(env_id, seed, n=40):
     env = gym.make(env_id)
+    flat = functools.partial(gym.spaces.utils.flatten, env.observation_space)  # Dict obs
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    out = [obs]
+    out = [flat(obs)]
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
     for _ in range(n):
-        obs, r, term, trunc, _ = env.step(rng.uniform(-0.3, 0.3, env.action_space.shape))
-        out.append(np.append(obs, r))
+        action = (rng.integers(env.action_space.n) if discrete
+                  else rng.uniform(-0.3, 0.3, env.action_space.shape))
+        obs, r, term, trunc, _ = env.step(action)
+        out.append(np.append(flat(obs), r))
         if term or trunc:
             break
     env.close()

@@ -268,6 +268,13 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         if cfg.normalize_obs or cfg.normalize_reward:
             venv = VecNormalize.load(vec_path, venv)
         model = algo_cls.load(model_path, env=venv, tensorboard_log=os.path.join(run_dir, "tb"))
+        if hasattr(model, "learning_starts"):
+            # off-policy: checkpoints hold no replay buffer; refill it before updating
+            # (a hindsight buffer cannot even be sampled before its first episode ends)
+            import inspect
+            warmup = cfg.algo_kwargs.get("learning_starts", inspect.signature(
+                algo_cls).parameters["learning_starts"].default)
+            model.learning_starts = model.num_timesteps + int(warmup)
         levels = _restore_curriculum(venv, run_dir, n)
         log(f"resuming {run_dir} from checkpoint at {n} steps"
             + (f" (curriculum levels {levels})" if levels is not None else ""))
