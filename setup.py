@@ -31,7 +31,8 @@ setup(
                       "cyclonedds==11.0.1", "rosbags>=0.10", "matplotlib>=3.8", "scipy>=1.10",
                       "foxglove-sdk>=0.30"],
     extras_require={
-        "train": ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard", "tqdm", "rich",
+        "train": ["torch==2.13.0", "stable-baselines3>=2.3", "evotorch==0.6.1", "tensorboard",
+                  "tqdm", "rich",
                   "imageio", "imageio-ffmpeg"],
         "test": ["pytest", "hypothesis", "flake8", "websockets>=13"],
     },

@@ -38,6 +38,8 @@ GAIT_DUTY = 0.5
 """Fraction of a step cycle a foot is on the ground (``gait_residual``)."""
 GAIT_LIFT_M = 0.02
 """Foot lift at mid-swing [m] (``gait_residual``)."""
+GAIT_STRIDE_SCALE = 1.0
+"""Stride over the no-slip stride of the commanded velocity (``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -72,6 +74,7 @@ class Contract:
     action_mode: str = ACTION_MODE
     gait_duty: float = GAIT_DUTY
     gait_lift_m: float = GAIT_LIFT_M
+    gait_stride_scale: float = GAIT_STRIDE_SCALE
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -89,7 +92,7 @@ class Contract:
         problems = []
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
-                     "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s"):
+                     "gait_stride_scale", "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):
@@ -106,6 +109,8 @@ class Contract:
                     ("clock_hz", 0 < self.clock_hz <= 5, "a frequency in (0, 5] [Hz]"),
                     ("gait_duty", 0.3 <= self.gait_duty < 1, "a duty factor in [0.3, 1)"),
                     ("gait_lift_m", 0 <= self.gait_lift_m <= 0.1, "a lift in [0, 0.1] m"),
+                    ("gait_stride_scale", 0.5 <= self.gait_stride_scale <= 2.0,
+                     "a stride scale in [0.5, 2]"),
                     ("state_timeout_s", self.state_timeout_s > 0, "a time > 0 [s]"),
                     ("sensor_timeout_s", self.sensor_timeout_s > 0, "a time > 0 [s]"),
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
@@ -169,14 +174,16 @@ class Contract:
     def decoder(self) -> S.ActionDecoder:
         """How this contract's actions become joint targets."""
         return S.ActionDecoder(self.action_mode, self.clock_hz, self.gait_duty,
-                               self.gait_lift_m, np.array(self.residual_scale))
+                               self.gait_lift_m, np.array(self.residual_scale),
+                               self.gait_stride_scale)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
 
     def tripod_gait(self) -> TripodGait:
         """The open-loop tripod gait at this contract's clock, duty and lift."""
-        return TripodGait(self.clock_hz, self.gait_duty, self.gait_lift_m)
+        return TripodGait(self.clock_hz, self.gait_duty, self.gait_lift_m,
+                          self.gait_stride_scale)
 
     # --- metadata ----------------------------------------------------------------------
     def metadata(self) -> dict:
@@ -246,11 +253,13 @@ def _show(value):
 
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
+               "gait_stride_scale",
                "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
+            "gait_stride_scale",
             "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()

@@ -25,14 +25,20 @@ class TripodGait:
         frequency_hz: step cycles per second (each leg steps once per cycle) [Hz].
         duty: fraction of the cycle a foot is on the ground (0.5 = pure tripod).
         lift_m: foot lift at mid-swing [m].
+        stride_scale: stride length over the one that moves the foot at the commanded
+            body velocity in stance (1 = no slip assumed; more makes up for lag and slip).
     """
 
-    def __init__(self, frequency_hz: float, duty: float, lift_m: float):
+    def __init__(self, frequency_hz: float, duty: float, lift_m: float,
+                 stride_scale: float):
         if not 0 < frequency_hz <= 5:
             raise ValueError(f"frequency_hz must be in (0, 5], found {frequency_hz!r}")
         if not 0.3 <= duty < 1:
             raise ValueError(f"duty must be in [0.3, 1), found {duty!r}")
+        if not 0.5 <= stride_scale <= 2.0:
+            raise ValueError(f"stride_scale must be in [0.5, 2], found {stride_scale!r}")
         self.frequency = float(frequency_hz)
+        self.stride_scale = float(stride_scale)
         self.duty = float(duty)
         self.lift = float(lift_m)
 
@@ -44,7 +50,7 @@ class TripodGait:
         """
         vx, vy, wz = (float(c) for c in command)
         nominal = K.DEFAULT_FEET
-        t_stance = self.duty / self.frequency
+        t_stance = self.stride_scale * self.duty / self.frequency
         # stride vector of each foot over one stance: body velocity at the foot
         dx = (vx - wz * nominal[:, 1]) * t_stance
         dy = (vy + wz * nominal[:, 0]) * t_stance

@@ -116,14 +116,16 @@ class ActionDecoder:
         clock_hz: gait clock (and tripod step) frequency [Hz].
         duty, lift_m: tripod gait duty factor and foot lift [m] (``gait_residual``).
         residual_scale: (18,) radians per unit action of ``gait_residual``.
+        stride_scale: the tripod gait's stride scale (``gait_residual``).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
-                 residual_scale):
+                 residual_scale, stride_scale: float):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
-        self.gait = TripodGait(clock_hz, duty, lift_m) if mode == "gait_residual" else None
+        self.gait = (TripodGait(clock_hz, duty, lift_m, stride_scale)
+                     if mode == "gait_residual" else None)
         scale = np.asarray(residual_scale, float)
         if scale.shape != (ACTION_SIZE,) or not np.all(np.isfinite(scale)) \
                 or not np.all(scale > 0):

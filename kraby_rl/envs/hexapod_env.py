@@ -97,9 +97,9 @@ class HexapodEnv(KrabyWorldEnv):
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
-    (``clock_hz``, ``gait_duty``, ``gait_lift_m``) at the observation's phase and command
-    plus ``RESIDUAL_SCALE * a``. Either way clipped to the real robot's software clamps and
-    sent to the servo model as one goal per control step.
+    (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``) at the
+    observation's phase and command plus ``RESIDUAL_SCALE * a``. Either way clipped to the
+    real robot's software clamps and sent to the servo model as one goal per control step.
 
     **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
     ``kraby_rl.core.rewards`` (``rewards.TERMS``: ``lin_vel``, ``yaw_rate``, ``alive``,
@@ -136,6 +136,7 @@ class HexapodEnv(KrabyWorldEnv):
     action_mode                 ``contract.ACTION_MODE``         or "gait_residual" (spec)
     gait_duty                   ``contract.GAIT_DUTY``           tripod gait duty factor
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
+    gait_stride_scale           ``contract.GAIT_STRIDE_SCALE``   tripod stride scale
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
@@ -158,6 +159,7 @@ class HexapodEnv(KrabyWorldEnv):
                  servo: dict | None = None, latency_steps: int = 0, friction: float = 0.8,
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
+                 gait_stride_scale: float = K.GAIT_STRIDE_SCALE,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -196,7 +198,9 @@ class HexapodEnv(KrabyWorldEnv):
         try:
             self.contract = K.Contract(control_period_s=control_period_s, clock_hz=clock_hz,
                                        action_mode=action_mode, gait_duty=gait_duty,
-                                       gait_lift_m=gait_lift_m, spec_version=spec_version)
+                                       gait_lift_m=gait_lift_m,
+                                       gait_stride_scale=gait_stride_scale,
+                                       spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None
         self.obs_builder = self.contract.observation_builder()

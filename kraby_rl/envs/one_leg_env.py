@@ -14,6 +14,15 @@ from kraby_rl.envs.base import KrabyWorldEnv
 from kraby_rl.sim.world import KrabyWorld
 
 
+TARGET_MARGIN_RAD = 0.05
+"""Targets' joint angles stay this far inside what an action can command [rad]."""
+TARGET_LOWER = np.maximum(J.SOFT_LOWER, J.DEFAULT_POSE - S.ACTION_SCALE) + TARGET_MARGIN_RAD
+TARGET_UPPER = np.minimum(J.SOFT_UPPER, J.DEFAULT_POSE + S.ACTION_SCALE) - TARGET_MARGIN_RAD
+"""(18,) joint angles [rad] targets are drawn from: the actions' range (``ACTION_SCALE``
+around the default pose) within the software clamps. Drawing from the clamps alone put
+about half the targets where no action reaches (femur above +0.21 rad, tibia below -0.21)."""
+
+
 class OneLegEnv(KrabyWorldEnv):
     """One leg reaching a target, as the original gym_kraby offered.
 
@@ -28,7 +37,9 @@ class OneLegEnv(KrabyWorldEnv):
     **Reward** per step: ``-distance_weight * |foot - target| - action_rate_weight *
     |a - a_prev|^2``; ``info["distance"]`` is the distance [m]. No termination;
     truncation after ``episode_s``. Targets are drawn by forward kinematics of random joint
-    angles within the software clamps, so every target is reachable.
+    angles that an action can command (``TARGET_LOWER``..``TARGET_UPPER``: within both the
+    action's range and the software clamps, ``TARGET_MARGIN_RAD`` inside), so every target
+    is reachable.
 
     ====================  ========  ==============================
     argument              default   meaning
@@ -82,7 +93,7 @@ class OneLegEnv(KrabyWorldEnv):
         super().reset(seed=seed)
         sl = self._sl
         q = J.DEFAULT_POSE.copy()
-        q[sl] = self.np_random.uniform(J.SOFT_LOWER[sl], J.SOFT_UPPER[sl])
+        q[sl] = self.np_random.uniform(TARGET_LOWER[sl], TARGET_UPPER[sl])
         self.target = K.foot_positions(q)[self.LEG]
         if options and "target" in options:
             self.target = np.asarray(options["target"], dtype=float)

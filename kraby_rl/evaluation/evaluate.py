@@ -60,6 +60,11 @@ def load_actor(policy: str):
     if os.path.exists(os.path.join(policy, "policy.json")) or policy.endswith("policy.json"):
         return _checked(ExportedPolicy(policy))
     if os.path.exists(os.path.join(policy, "config.yaml")):
+        from kraby_rl.training.config import EVOLUTION_ALGORITHMS
+        from kraby_rl.training.train import load_run_config
+        if load_run_config(policy).algorithm in EVOLUTION_ALGORITHMS:   # its export is it
+            from kraby_rl.training.export import export
+            return _checked(ExportedPolicy(export(policy)))
         return SB3Actor(policy)
     from kraby_rl.resources import resolve_policy
     try:

@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass, field, fields
 
 import yaml
 
-ALGORITHMS = ("ppo", "sac", "td3", "dqn")
+ALGORITHMS = ("ppo", "sac", "td3", "dqn", "pgpe")
 DISCRETE_ALGORITHMS = ("dqn",)
-OFF_POLICY_ALGORITHMS = ("sac", "td3", "dqn")
 """Of ALGORITHMS, those for a discrete action space (Navigate-v0)."""
+OFF_POLICY_ALGORITHMS = ("sac", "td3", "dqn")
+EVOLUTION_ALGORITHMS = ("pgpe",)
+"""Of ALGORITHMS, those run by EvoTorch (``training.evolution``), not stable-baselines3."""
 VEC_ENVS = ("subproc", "dummy")
 ACTIVATIONS = ("tanh", "relu", "elu")
 
@@ -25,7 +27,9 @@ class TrainConfig:
 
     Attributes:
         algorithm: ``ppo`` (default), ``sac``, ``td3`` or ``dqn`` (stable-baselines3; dqn
-            for the discrete primitives of Navigate-v0, the others for continuous actions).
+            for the discrete primitives of Navigate-v0, the others for continuous actions),
+            or ``pgpe`` (EvoTorch's PGPE: a linear policy or the tripod gait's parameters,
+            see ``training.evolution``; ``algo_kwargs`` are then PGPE's).
         env_id: Gymnasium id, ``kraby_rl/Hexapod-v0``, ``kraby_rl/OneLeg-v0`` or
             ``kraby_rl/Navigate-v0``.
         env: keyword arguments of the env constructor (see the env's docstring).
@@ -47,6 +51,8 @@ class TrainConfig:
             algorithm (sac, td3, dqn): keyword arguments of stable-baselines3's
             ``HerReplayBuffer`` (``n_sampled_goal``, ``goal_selection_strategy``, ...);
             ``{}`` (default) = plain replay.
+        pgpe: what only ``pgpe`` has (``training.evolution.PGPE_KEYS``): ``target``
+            (``linear`` or ``gait``), ``num_actors``, ``num_episodes``, ``command``.
         torch_threads: threads torch may use in the training process. 1 by default: the
             networks are small, and more torch threads compete with the env processes
             for the cores (on 2 cores the training process took ~60 % of the CPU with 2).
@@ -69,6 +75,7 @@ class TrainConfig:
     log_std_init: float = 0.0
     torch_threads: int = 1
     her: dict = field(default_factory=dict)
+    pgpe: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,7 +146,18 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
                 check(cfg.env[key])
             except ValueError as exc:
                 raise ConfigError(f"config key 'env': {exc}") from None
-    if check_algo_kwargs:
+    if cfg.algorithm in EVOLUTION_ALGORITHMS:
+        from kraby_rl.training import evolution as E
+        for key, check in (("algo_kwargs' (pgpe", E.check_algo_kwargs),
+                           ("pgpe", lambda _: E.pgpe_section(cfg))):
+            try:
+                check(cfg.algo_kwargs)
+            except ValueError as exc:
+                raise ConfigError(f"config key '{key}': {exc}") from None
+    elif cfg.pgpe:
+        raise ConfigError(f"config key 'pgpe': only for algorithm pgpe, found algorithm "
+                          f"{cfg.algorithm!r}")
+    elif check_algo_kwargs:
         _check_kwargs(f"config key 'algo_kwargs' ({cfg.algorithm})", cfg.algo_kwargs,
                       _algo_class(cfg.algorithm))
     if cfg.her:
@@ -195,6 +213,9 @@ def check_env(cfg: TrainConfig) -> None:
     goal_env = isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} \
         <= set(space.spaces) and hasattr(env.unwrapped, "compute_reward")
     env.close()
+    if cfg.algorithm in EVOLUTION_ALGORITHMS and not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"config key 'algorithm': pgpe searches a policy of a flat (Box) "
+                          f"observation; {cfg.env_id} has a {type(space).__name__} one")
     if cfg.her and not goal_env:
         raise ConfigError(f"config key 'her': {cfg.env_id} is not a goal-conditioned env "
                           f"(expected a Dict observation with achieved_goal and desired_goal "

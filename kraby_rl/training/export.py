@@ -93,11 +93,31 @@ def export_stand(out_dir: str, contract: Contract = DEFAULT) -> str:
     return write_export(out_dir, layers, np.zeros(n), np.ones(n), meta)
 
 
+def _training_json(run_dir: str) -> dict:
+    tj = os.path.join(run_dir, "training.json")
+    if not os.path.exists(tj):
+        return {}
+    with open(tj) as fh:
+        return json.load(fh)
+
+
 def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = None) -> str:
     """Write ``policy.npz`` and ``policy.json`` for a run (its final model, or the checkpoint
     at ``checkpoint`` steps); returns the export directory."""
-    model, vec, cfg = load_model(run_dir, checkpoint)
+    from kraby_rl.training.config import EVOLUTION_ALGORITHMS
+    from kraby_rl.training.train import load_run_config
     out_dir = out_dir or os.path.join(run_dir, "export")
+    cfg = load_run_config(run_dir)
+    if cfg.algorithm in EVOLUTION_ALGORITHMS:
+        from kraby_rl.training.evolution import export_pgpe, load_state
+        state = load_state(run_dir, checkpoint)
+        meta = {"env_id": cfg.env_id, "algorithm": cfg.algorithm, "pgpe": cfg.pgpe,
+                "timesteps": int(state["steps"]), "generations": int(state["generation"]),
+                "seed": cfg.seed, "checkpoint": checkpoint,
+                "source_run": os.path.abspath(run_dir), "training": _training_json(run_dir),
+                "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        return export_pgpe(run_dir, cfg, out_dir, checkpoint, meta)
+    model, vec, cfg = load_model(run_dir, checkpoint)
     layers = actor_layers(model)
     n_obs = layers[0][0].shape[1]
     keys = obs_keys(model)
@@ -116,11 +136,7 @@ def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = No
         eps, clip = 0.0, float("inf")
     env = cfg.env
     contract = contract_metadata(cfg.env_id, env)
-    training = {}
-    tj = os.path.join(run_dir, "training.json")
-    if os.path.exists(tj):
-        with open(tj) as fh:
-            training = json.load(fh)
+    training = _training_json(run_dir)
     if keys:
         contract = {**contract, "obs_keys": [[k, n] for k, n in keys]}
     meta = {**contract, "env_id": cfg.env_id, "env": env, "algorithm": cfg.algorithm,

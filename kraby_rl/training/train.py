@@ -159,6 +159,31 @@ def _save_zip(model, path: str) -> None:
         model.save(fh)
 
 
+def _prepare_run_dir(cfg: TrainConfig, run_dir: str, resume: bool):
+    """Check that ``run_dir`` can be resumed (or is free for a new run) and write a new
+    run's config and contract; returns the newest checkpoint (None for a new run).
+
+    Raises:
+        FileExistsError: starting a new run in a directory that already holds one.
+        FileNotFoundError: resuming a run that has no checkpoint.
+    """
+    ckpt = latest_checkpoint(run_dir)
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"cannot resume {run_dir!r}: it has no complete checkpoint "
+                                f"({os.path.join(run_dir, CKPT_DIR, 'latest.json')} missing)")
+    if not resume and os.path.exists(os.path.join(run_dir, "config.yaml")):
+        raise FileExistsError(f"{run_dir!r} already holds a run; use --resume to continue it "
+                              f"or choose another --run-dir")
+    os.makedirs(run_dir, exist_ok=True)
+    if not resume:
+        with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
+            yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+        with open(os.path.join(run_dir, "spec.json"), "w") as fh:
+            json.dump({"env_id": cfg.env_id, "env": cfg.env,
+                       **contract_metadata(cfg.env_id, cfg.env)}, fh, indent=1)
+    return ckpt
+
+
 def _callbacks(cfg: TrainConfig, run_dir: str, wall):
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -241,6 +266,11 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         FileExistsError: starting a new run in a directory that already holds one.
         FileNotFoundError: resuming a run that has no checkpoint.
     """
+    from kraby_rl.training.config import EVOLUTION_ALGORITHMS
+    if cfg.algorithm in EVOLUTION_ALGORITHMS:
+        _prepare_run_dir(cfg, run_dir, resume)
+        from kraby_rl.training.evolution import train_pgpe
+        return train_pgpe(cfg, run_dir, resume, log=log)
     from stable_baselines3.common.vec_env import VecNormalize
     from kraby_rl.training.config import _algo_class
     from kraby_rl.training.progress import Progress, summary
@@ -248,20 +278,7 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     import torch
     torch.set_num_threads(cfg.torch_threads)
     algo_cls = _algo_class(cfg.algorithm)
-    ckpt = latest_checkpoint(run_dir)
-    if resume and ckpt is None:
-        raise FileNotFoundError(f"cannot resume {run_dir!r}: it has no complete checkpoint "
-                                f"({os.path.join(run_dir, CKPT_DIR, 'latest.json')} missing)")
-    if not resume and os.path.exists(os.path.join(run_dir, "config.yaml")):
-        raise FileExistsError(f"{run_dir!r} already holds a run; use --resume to continue it "
-                              f"or choose another --run-dir")
-    os.makedirs(run_dir, exist_ok=True)
-    if not resume:
-        with open(os.path.join(run_dir, "config.yaml"), "w") as fh:
-            yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
-        with open(os.path.join(run_dir, "spec.json"), "w") as fh:
-            json.dump({"env_id": cfg.env_id, "env": cfg.env,
-                       **contract_metadata(cfg.env_id, cfg.env)}, fh, indent=1)
+    ckpt = _prepare_run_dir(cfg, run_dir, resume)
     venv = venv if venv is not None else make_vec_env(cfg)
     if resume:
         n, model_path, vec_path = ckpt
