@@ -92,7 +92,8 @@ class Contract:
         problems = []
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
-                     "gait_stride_scale", "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s"):
+                     "gait_stride_scale", "state_timeout_s", "sensor_timeout_s",
+                     "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):
