@@ -82,7 +82,7 @@ def test_env_walks_a_primitive_with_the_walking_policy():
 
 @pytest.mark.parametrize("algorithm, env_id, allowed", [
     ("ppo", "kraby_rl/Navigate-v0", "dqn"),
-    ("dqn", "kraby_rl/Hexapod-v0", "ppo, sac, td3"),
+    ("dqn", "kraby_rl/Hexapod-v0", "ppo, sac, td3, pgpe"),
 ])
 def test_algorithm_must_fit_the_action_space(tmp_path, algorithm, env_id, allowed):
     p = tmp_path / "cfg.yaml"
