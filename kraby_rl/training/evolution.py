@@ -14,8 +14,9 @@ Two things can be searched (the config's ``pgpe.target``):
   result is a gait config ``HexapodEnv`` accepts, exported as a ``gait_residual`` policy
   whose residual is zero.
 
-Fitness is evaluated in parallel by EvoTorch's Ray actors (``pgpe.num_actors``; Ray is
-started on loopback for the run, dashboard and usage reports off). ``algo_kwargs`` are
+Fitness is evaluated in parallel by EvoTorch's Ray actors (``pgpe.num_actors``; a local
+Ray is started for the run on 127.0.0.1 only, dashboard and usage reports off:
+``start_ray``). ``algo_kwargs`` are
 keyword arguments of ``evotorch.algorithms.PGPE`` (popsize, center_learning_rate,
 stdev_learning_rate, stdev_init, optimizer, ...). ``total_timesteps`` bounds the
 environment steps of all evaluations together; each generation's figures are printed and
@@ -36,6 +37,7 @@ import numpy as np
 
 from kraby_rl.core import contract as K
 from kraby_rl.training.config import TrainConfig
+from kraby_rl.training.ray_local import start_ray
 
 TARGETS = ("linear", "gait")
 GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.75),
@@ -158,21 +160,6 @@ def _gait_problem_class():
             solution.set_evaluation(fit, torch.tensor(data, dtype=torch.float32))
 
     return GaitProblem
-
-
-# --- Ray on loopback ---------------------------------------------------------------------
-def start_ray(num_cpus: int, log=print) -> bool:
-    """Start a local Ray for the actors, bound to 127.0.0.1 with the dashboard and usage
-    reports off; False when it was already running (then it is left alone)."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-    if ray.is_initialized():
-        return False
-    t0 = time.time()
-    ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, configure_logging=False)
-    log(f"ray: local, {num_cpus} CPUs on 127.0.0.1 ({time.time() - t0:.1f} s to start)")
-    return True
 
 
 # --- training ----------------------------------------------------------------------------
