@@ -82,10 +82,16 @@ def cmd_train(args) -> int:
                 overrides["n_envs"] = args.n_envs
             if args.seed is not None:
                 overrides["seed"] = args.seed
+            if args.engine is not None:
+                overrides["engine"] = args.engine
             cfg = C.load(find_config(args.config), overrides)
             run_dir = args.run_dir
+        if args.ray_address and cfg.engine != "rllib":
+            raise C.ConfigError(f"--ray-address: only for engine rllib, the run's engine is "
+                                f"{cfg.engine!r}")
         train(cfg, run_dir, resume=bool(args.resume),
-              progress_bar=None if not args.no_progress else False)
+              progress_bar=None if not args.no_progress else False,
+              ray_address=args.ray_address)
     except (C.ConfigError, FileNotFoundError, FileExistsError) as exc:
         print(f"kraby train: {exc}", file=sys.stderr)
         return 2
@@ -197,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "export walking policies.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a policy with stable-baselines3")
+    t = sub.add_parser("train", help="train a policy (stable-baselines3, RLlib or EvoTorch)")
     t.add_argument("--config", default=DEFAULT_CONFIG,
                    help=f"training YAML (default config/{DEFAULT_CONFIG})")
     t.add_argument("--run-dir", default="runs/latest", help="where checkpoints and logs go")
@@ -210,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from its newest checkpoint")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bar: a progress line every 10 s instead")
+    t.add_argument("--engine", choices=["sb3", "rllib"],
+                   help="override engine: sb3 (stable-baselines3) or rllib (RLlib PPO on Ray)")
+    t.add_argument("--ray-address", metavar="ADDRESS",
+                   help="engine rllib: join this Ray cluster (default: a local Ray for the "
+                        "run)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a policy with plausibility figures")

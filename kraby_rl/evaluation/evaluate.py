@@ -62,7 +62,8 @@ def load_actor(policy: str):
     if os.path.exists(os.path.join(policy, "config.yaml")):
         from kraby_rl.training.config import EVOLUTION_ALGORITHMS
         from kraby_rl.training.train import load_run_config
-        if load_run_config(policy).algorithm in EVOLUTION_ALGORITHMS:   # its export is it
+        run_cfg = load_run_config(policy)
+        if run_cfg.algorithm in EVOLUTION_ALGORITHMS or run_cfg.engine == "rllib":
             from kraby_rl.training.export import export
             return _checked(ExportedPolicy(export(policy)))
         return SB3Actor(policy)

@@ -14,6 +14,8 @@ OFF_POLICY_ALGORITHMS = ("sac", "td3", "dqn")
 EVOLUTION_ALGORITHMS = ("pgpe",)
 """Of ALGORITHMS, those run by EvoTorch (``training.evolution``), not stable-baselines3."""
 VEC_ENVS = ("subproc", "dummy")
+ENGINES = ("sb3", "rllib")
+"""Who trains: stable-baselines3 (one machine) or RLlib (Ray: one machine or a cluster)."""
 ACTIVATIONS = ("tanh", "relu", "elu")
 
 
@@ -53,6 +55,10 @@ class TrainConfig:
             ``{}`` (default) = plain replay.
         pgpe: what only ``pgpe`` has (``training.evolution.PGPE_KEYS``): ``target``
             (``linear`` or ``gait``), ``num_actors``, ``num_episodes``, ``command``.
+        engine: ``sb3`` (stable-baselines3, default) or ``rllib`` (RLlib PPO on Ray, one
+            machine or a cluster: ``training.rllib_engine``); ``kraby train --engine``.
+        rllib: what only RLlib has: ``env_runners`` and ``training``, keyword arguments of
+            RLlib's ``PPOConfig.env_runners()`` and ``PPOConfig.training()``.
         torch_threads: threads torch may use in the training process. 1 by default: the
             networks are small, and more torch threads compete with the env processes
             for the cores (on 2 cores the training process took ~60 % of the CPU with 2).
@@ -76,6 +82,8 @@ class TrainConfig:
     torch_threads: int = 1
     her: dict = field(default_factory=dict)
     pgpe: dict = field(default_factory=dict)
+    engine: str = "sb3"
+    rllib: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +122,18 @@ def validate(cfg: TrainConfig, check_algo_kwargs: bool = True) -> TrainConfig:
     if cfg.algorithm not in ALGORITHMS:
         raise ConfigError(f"config key 'algorithm': unknown algorithm {cfg.algorithm!r}; "
                           f"allowed: {', '.join(ALGORITHMS)}")
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"config key 'engine': found {cfg.engine!r}; allowed: "
+                          f"{', '.join(ENGINES)}")
+    if cfg.engine == "rllib":
+        from kraby_rl.training.rllib_engine import check_section
+        try:
+            check_section(cfg)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'rllib': {exc}") from None
+    elif cfg.rllib:
+        raise ConfigError("config key 'rllib': only for engine rllib (kraby train --engine "
+                          "rllib), found engine 'sb3'")
     if cfg.vec_env not in VEC_ENVS:
         raise ConfigError(f"config key 'vec_env': found {cfg.vec_env!r}; allowed: "
                           f"{', '.join(VEC_ENVS)}")

@@ -93,6 +93,23 @@ def export_stand(out_dir: str, contract: Contract = DEFAULT) -> str:
     return write_export(out_dir, layers, np.zeros(n), np.ones(n), meta)
 
 
+def _export_rllib(run_dir, cfg, out_dir, checkpoint) -> str:
+    """The RLlib run's actor (encoder + the mean rows of the policy head) and its
+    MeanStdFilter statistics, in the same format as every export."""
+    from kraby_rl.training import rllib_engine as R
+    contract = contract_metadata(cfg.env_id, cfg.env)
+    module, filt = R.load_checkpoint(run_dir, checkpoint)
+    layers = R.module_layers(module, int(contract["action_size"]))
+    mean, var, eps, clip = R.filter_stats(filt, layers[0][0].shape[1])
+    training = _training_json(run_dir)
+    meta = {**contract, "env_id": cfg.env_id, "env": cfg.env, "algorithm": cfg.algorithm,
+            "engine": "rllib", "timesteps": int(training.get("timesteps", 0)),
+            "seed": cfg.seed, "checkpoint": checkpoint,
+            "source_run": os.path.abspath(run_dir), "training": training,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return write_export(out_dir, layers, mean, var, meta, eps, clip)
+
+
 def _training_json(run_dir: str) -> dict:
     tj = os.path.join(run_dir, "training.json")
     if not os.path.exists(tj):
@@ -117,6 +134,8 @@ def export(run_dir: str, out_dir: str | None = None, checkpoint: int | None = No
                 "source_run": os.path.abspath(run_dir), "training": _training_json(run_dir),
                 "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         return export_pgpe(run_dir, cfg, out_dir, checkpoint, meta)
+    if cfg.engine == "rllib":
+        return _export_rllib(run_dir, cfg, out_dir, checkpoint)
     model, vec, cfg = load_model(run_dir, checkpoint)
     layers = actor_layers(model)
     n_obs = layers[0][0].shape[1]

@@ -251,7 +251,8 @@ def _callbacks(cfg: TrainConfig, run_dir: str, wall):
 
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
-          progress_bar: bool | None = None, log=print, callbacks=(), venv=None) -> str:
+          progress_bar: bool | None = None, log=print, callbacks=(), venv=None,
+          ray_address: str | None = None) -> str:
     """Train (or resume) into ``run_dir``; returns the path of the final model.
 
     Feedback: ``progress_bar`` true (default: stderr is a terminal) shows a bar with the
@@ -260,13 +261,18 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
 
     ``callbacks`` are extra stable-baselines3 callbacks; one that raises KeyboardInterrupt
     stops training with a checkpoint saved, as Ctrl-C does. ``venv`` replaces the config's
-    simulated envs (gym_bridge fine-tunes on the robot's topics this way).
+    simulated envs (gym_bridge fine-tunes on the robot's topics this way). ``ray_address``:
+    the Ray cluster an ``engine: rllib`` run joins (default: a local Ray for the run).
 
     Raises:
         FileExistsError: starting a new run in a directory that already holds one.
         FileNotFoundError: resuming a run that has no checkpoint.
     """
     from kraby_rl.training.config import EVOLUTION_ALGORITHMS
+    if cfg.engine == "rllib":
+        _prepare_run_dir(cfg, run_dir, resume)
+        from kraby_rl.training.rllib_engine import train_rllib
+        return train_rllib(cfg, run_dir, resume, ray_address, log=log)
     if cfg.algorithm in EVOLUTION_ALGORITHMS:
         _prepare_run_dir(cfg, run_dir, resume)
         from kraby_rl.training.evolution import train_pgpe
