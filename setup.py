@@ -31,9 +31,10 @@ setup(
                       "cyclonedds==11.0.1", "rosbags>=0.10", "matplotlib>=3.8", "scipy>=1.10",
                       "foxglove-sdk>=0.30"],
     extras_require={
-        "train": ["torch==2.13.0", "stable-baselines3>=2.3", "evotorch==0.6.1", "tensorboard",
-                  "tqdm", "rich",
-                  "imageio", "imageio-ffmpeg"],
+        # ray[rllib] pins gymnasium (1.2.2 with ray 2.60.0); evotorch brings ray too
+        "train": ["torch==2.13.0", "stable-baselines3>=2.3", "evotorch==0.6.1",
+                  "ray[rllib]==2.60.0", "tensorboard", "tqdm", "rich", "imageio",
+                  "imageio-ffmpeg"],
         "test": ["pytest", "hypothesis", "flake8", "websockets>=13"],
     },
     zip_safe=False,

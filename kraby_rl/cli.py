@@ -177,6 +177,48 @@ def _eval_from_bag(args) -> int:
     return 0
 
 
+def _sweep_ranges(items, what):
+    from kraby_rl.training.config import ConfigError
+    from kraby_rl.training.sweep import parse_values
+    out = {}
+    for it in items:
+        key, sep, values = it.partition("=")
+        parsed = parse_values(values) if sep and key else []
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed)
+        if what == "grid" and parsed:
+            out[key] = parsed
+        elif parsed and len(parsed) == 2 and numeric and parsed[0] < parsed[1] \
+                and (what == "uniform" or parsed[0] > 0):
+            out[key] = parsed
+        else:
+            allowed = ("KEY=V1,V2,..." if what == "grid" else
+                       f"KEY=LO,HI with LO < HI{' and LO > 0' if what == 'loguniform' else ''}")
+            raise ConfigError(f"--{what}: expected {allowed}, found {it!r}")
+    return out
+
+
+def cmd_sweep(args) -> int:
+    from kraby_rl.training import sweep
+    from kraby_rl.training.config import ConfigError
+    try:
+        result = sweep.run(
+            find_config(args.config), args.sweep_dir, _sweep_ranges(args.grid, "grid"),
+            _sweep_ranges(args.uniform, "uniform"), _sweep_ranges(args.loguniform,
+                                                                  "loguniform"),
+            args.samples, args.seeds, args.metric, args.mode, args.episodes, args.seconds,
+            args.command, args.cpus_per_trial, _parse_overrides(args.set), args.resume,
+            args.ray_address)
+    except (ConfigError, FileNotFoundError, FileExistsError) as exc:
+        print(f"kraby sweep: {exc}", file=sys.stderr)
+        return 2
+    print(sweep.table(result))
+    best = result["best"]
+    print(f"best: {args.metric} {best[args.metric]:.4f}, {best['run_dir']}" if best
+          else "best: none (every trial failed)")
+    print(sweep.dump(result))
+    return 0 if best else 1
+
+
 def cmd_export(args) -> int:
     from kraby_rl.training.export import export
     try:
@@ -260,6 +302,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export the checkpoint at STEPS (RUN/checkpoints/model_STEPS.zip) "
                         "instead of the final model")
     x.set_defaults(func=cmd_export)
+
+    w = sub.add_parser("sweep", help="Ray Tune over a training config: trials ranked by a "
+                                     "kraby eval figure")
+    w.add_argument("config", help="training YAML")
+    w.add_argument("--sweep-dir", default="runs/sweep", help="where the trials go")
+    w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="every value of a (dotted) config key, e.g. "
+                        "algo_kwargs.learning_rate=1e-4,3e-4")
+    w.add_argument("--uniform", action="append", default=[], metavar="KEY=LO,HI",
+                   help="a random value per sample, uniform in [LO, HI]")
+    w.add_argument("--loguniform", action="append", default=[], metavar="KEY=LO,HI",
+                   help="a random value per sample, log-uniform in [LO, HI]")
+    w.add_argument("--samples", type=positive(int, "(--samples)"), default=1,
+                   help="random draws of the --uniform/--loguniform keys (each with the "
+                        "whole grid)")
+    w.add_argument("--seeds", type=int, nargs="+", default=[0], help="each trial per seed")
+    w.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a fixed override for every trial (as kraby train --set)")
+    w.add_argument("--metric", default="return",
+                   help="the kraby eval figure to rank by: return, vx, vy, yaw_rate, falls, "
+                        "slip_mean, success_rate, final_distance_m, ... (default return)")
+    w.add_argument("--mode", choices=["max", "min"], default="max")
+    w.add_argument("--episodes", type=positive(int, "(--episodes)"), default=3)
+    w.add_argument("--seconds", type=positive(float, "(--seconds)"), default=10.0,
+                   help="evaluation episode length (walking envs)")
+    w.add_argument("--command", type=float, nargs=3, default=[0.15, 0.0, 0.0],
+                   metavar=("VX", "VY", "WZ"), help="evaluation command (walking envs)")
+    w.add_argument("--cpus-per-trial", type=positive(float, "(--cpus-per-trial)"), default=1.0)
+    w.add_argument("--ray-address", metavar="ADDRESS",
+                   help="run the trials on this Ray cluster (default: a local Ray)")
+    w.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep in --sweep-dir")
+    w.set_defaults(func=cmd_sweep)
 
     from kraby_rl.herkulex import tools as servo_tools
     servo_tools.add_parser(sub)
