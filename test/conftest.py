@@ -23,7 +23,7 @@ SLOW_MODULES = {
     "test_herkulex_virtual_bus", "test_launcher", "test_lint", "test_ros2_launch", "test_sysid",
     "test_ros_two_process", "test_stack_eval", "test_stack_real", "test_stack_sim",
     "test_topic_tool", "test_training", "test_walk_policy", "test_navigator_stack",
-    "test_one_leg_reach", "test_pgpe",
+    "test_one_leg_reach", "test_pgpe", "test_rllib", "test_ray_cluster",
 }
 
 

@@ -73,8 +73,9 @@ def check_section(cfg: TrainConfig) -> None:
         if not isinstance(given, dict):
             raise ValueError(f"{name}: expected a mapping of PPOConfig.{name}() arguments, "
                              f"found {given!r}")
-        allowed = [p for p in inspect.signature(getattr(PPOConfig, name)).parameters
-                   if p != "self"]
+        allowed = sorted({p for cls in PPOConfig.__mro__ if name in vars(cls)
+                          for p in inspect.signature(vars(cls)[name]).parameters
+                          if p not in ("self", "kwargs")})   # PPO's, then the base class's
         for key in given:
             if key not in allowed:
                 raise ValueError(f"{name}: unknown key {key!r}; allowed: "
