@@ -33,7 +33,7 @@ setup(
     extras_require={
         # ray[rllib] pins gymnasium (1.2.2 with ray 2.60.0); evotorch brings ray too
         "train": ["torch==2.13.0", "stable-baselines3>=2.3", "evotorch==0.6.1",
-                  "ray[rllib]==2.60.0", "tensorboard", "tqdm", "rich", "imageio",
+                  "ray[default,rllib]==2.60.0", "tensorboard", "tqdm", "rich", "imageio",
                   "imageio-ffmpeg"],
         "test": ["pytest", "hypothesis", "flake8", "websockets>=13"],
     },
