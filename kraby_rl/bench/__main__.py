@@ -1,4 +1,4 @@
-"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop,loop,her}``: figures, last line
+"""``python -m kraby_rl.bench {sim,bus,pubsub,timer,estop,loop,her,train}``: figures, last line
 JSON."""
 
 import argparse
@@ -8,7 +8,8 @@ import sys
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.bench")
-    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop", "loop", "her"],
+    p.add_argument("name", choices=["sim", "bus", "pubsub", "timer", "estop", "loop", "her",
+                                    "train"],
                    help="benchmark to run")
     p.add_argument("--seconds", type=float, default=5.0,
                    help="measuring time per contestant per round [s]")
@@ -23,7 +24,8 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=None,
                    help="pubsub: publish rate (default 200 Hz); timer: rate (default 50 Hz)")
     p.add_argument("--steps", type=int, default=40_000,
-                   help="her: training steps of each contestant")
+                   help="her, train: training steps of each contestant")
+    p.add_argument("--n-envs", type=int, default=2, help="train: envs / env runners")
     p.add_argument("--goals", type=int, default=100, help="her: evaluation goals")
     p.add_argument("--load", type=int, default=0, metavar="N",
                    help="bus, estop, loop: run N CPU-burning processes during the measurement")
@@ -90,6 +92,9 @@ def _run(args, argv):
               f"{result['interval_p50_ms']} ms, p99 {result['interval_p99_ms']} ms; driver "
               f"cycle p99 {result['driver_cycle_p99_ms']} ms (target < 20), overruns "
               f"{result['driver_overruns']} in {result['driver_cycles']} cycles{loaded}")
+    elif args.name == "train":
+        from kraby_rl.bench.train import run as run_train
+        result = run_train(args.steps, args.n_envs)
     elif args.name == "her":
         from kraby_rl.bench.her import run as run_her
         result = run_her(args.steps, args.goals)

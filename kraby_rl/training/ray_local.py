@@ -41,8 +41,9 @@ def start_ray(num_cpus: int, log=print) -> bool:
     if ray.is_initialized():
         return False
     t0 = time.time()
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    # address "local": always a new Ray of our own, never one already running here
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
     ip = ray.util.get_node_ip_address()
     if not ipaddress.ip_address(ip).is_loopback:
         ray.shutdown()
