@@ -67,7 +67,16 @@ def check_video_path(path):
     return path
 
 
+def _cluster_mode(address) -> None:
+    """Joining a Ray cluster (``--ray-address``): Ray's multi-node mode, set before anything
+    imports Ray (kraby_rl otherwise keeps a Ray of its own on loopback,
+    ``training.ray_local``)."""
+    if address:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "1")
+
+
 def cmd_train(args) -> int:
+    _cluster_mode(args.ray_address)
     from kraby_rl.training import config as C
     from kraby_rl.training.train import load_run_config, train
     try:
@@ -198,6 +207,7 @@ def _sweep_ranges(items, what):
 
 
 def cmd_sweep(args) -> int:
+    _cluster_mode(args.ray_address)
     from kraby_rl.training import sweep
     from kraby_rl.training.config import ConfigError
     try:
