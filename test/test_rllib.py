@@ -54,6 +54,9 @@ def _kill_group(proc):
      r"config key 'rllib': training: unknown key 'learning_rate'; allowed: .*\blr\b"),
     ({"rllib": {"training": {"lr": 0.1}}},
      r"config key 'rllib': only for engine rllib .* found engine 'sb3'"),
+    ({"engine": "rllib", "env_id": "kraby_rl/OneLegReach-v0", "env": {}},
+     r"config key 'engine': rllib trains a policy of a flat \(Box\) observation here; "
+     r"kraby_rl/OneLegReach-v0 has a Dict one"),
 ])
 def test_bad_engine_configs_are_named(tmp_path, changes, pattern):
     with pytest.raises(C.ConfigError, match=pattern):

@@ -233,6 +233,9 @@ def check_env(cfg: TrainConfig) -> None:
     goal_env = isinstance(space, gym.spaces.Dict) and {"achieved_goal", "desired_goal"} \
         <= set(space.spaces) and hasattr(env.unwrapped, "compute_reward")
     env.close()
+    if cfg.engine == "rllib" and not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"config key 'engine': rllib trains a policy of a flat (Box) "
+                          f"observation here; {cfg.env_id} has a {type(space).__name__} one")
     if cfg.algorithm in EVOLUTION_ALGORITHMS and not isinstance(space, gym.spaces.Box):
         raise ConfigError(f"config key 'algorithm': pgpe searches a policy of a flat (Box) "
                           f"observation; {cfg.env_id} has a {type(space).__name__} one")
