@@ -175,7 +175,7 @@ def train_rllib(cfg: TrainConfig, run_dir: str, resume: bool, ray_address: str |
             f"({int(ray.cluster_resources().get('CPU', 0))} CPUs, "
             f"{len([n for n in ray.nodes() if n['Alive']])} nodes)")
     else:
-        started = start_ray(max(os.cpu_count() or 1, cfg.n_envs + 1), log)
+        started = start_ray(max(os.cpu_count() or 1, cfg.n_envs), log)
     try:
         algo = build_config(cfg, log).build_algo()
         wall0 = 0.0
