@@ -3,12 +3,11 @@ evaluate on a tiny budget, config checks, and the shipped navigation policy's su
 
 import math
 import os
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from run_helpers import run_without
 
 import kraby_rl  # noqa: F401  (registers the envs)
 from kraby_rl.core import navigation as N
@@ -113,21 +112,13 @@ def test_dqn_trains_exports_and_runs_without_torch(tmp_path):
         q_ref = model.q_net(torch.as_tensor(vec.normalize_obs(obs))).numpy()
     assert np.abs(policy.values(obs) - q_ref).max() <= 1e-5
     assert (policy.act(obs) == q_ref.argmax(axis=1)).mean() > 0.99
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'stable_baselines3'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+    r = run_without(("torch", "stable_baselines3"), (
         "import numpy as np\n"
         "from kraby_rl.core.policy_runtime import ExportedPolicy\n"
         f"p = ExportedPolicy({out!r})\n"
         "a = p.act(np.zeros(13))\n"
         "assert isinstance(a, int) and 0 <= a < 7, a\n"
-        "print('ok', a)\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+        "print('ok', a)\n"))
     assert r.returncode == 0, r.stderr
     summary = evaluate(out, episodes=2, seconds=3.0, log=lambda m: None)
     assert summary["env_id"] == "kraby_rl/Navigate-v0" and summary["episodes"] == 2

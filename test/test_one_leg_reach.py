@@ -2,12 +2,11 @@
 export -> torch-free load -> evaluate on a tiny budget; resume of a hindsight run."""
 
 import os
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from run_helpers import run_without
 
 import kraby_rl  # noqa: F401  (registers the envs)
 from kraby_rl.core.policy_runtime import ExportedPolicy
@@ -97,22 +96,14 @@ def test_sac_her_trains_resumes_exports_and_runs_without_torch(tmp_path):
     assert np.abs(got).max() > 1e-3
     with pytest.raises(Exception, match="observation keys"):
         policy.act({"observation": obs["observation"]})
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'stable_baselines3'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+    r = run_without(("torch", "stable_baselines3"), (
         "import numpy as np\n"
         "from kraby_rl.core.policy_runtime import ExportedPolicy\n"
         f"p = ExportedPolicy({out!r})\n"
         "a = p.act({'observation': np.zeros(9), 'achieved_goal': np.zeros(3),\n"
         "           'desired_goal': np.full(3, 0.1)})\n"
         "assert a.shape == (3,), a\n"
-        "print('ok', a)\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+        "print('ok', a)\n"))
     assert r.returncode == 0, r.stderr
     summary = evaluate(out, episodes=3, log=lambda m: None)
     assert summary["env_id"] == "kraby_rl/OneLegReach-v0" and summary["tolerance_m"] == 0.005

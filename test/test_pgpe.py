@@ -4,13 +4,13 @@ or in-process), kill -9 and resume, export, load without torch, evaluate."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from run_helpers import kill_group, kraby, run_without
 import yaml
 
 from kraby_rl.core.contract import DEFAULT
@@ -74,30 +74,15 @@ def _tiny(path, out, **extra):
     return str(out)
 
 
-def _kraby(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
-
-
-def _stop_group(proc):
-    """SIGKILL the process and everything it started (its own session: Ray's processes)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=30)
-
-
 def test_gait_search_on_ray_actors_exports_a_gait_config(tmp_path):
     cfg_path = _tiny(GAIT, tmp_path / "gait.yaml", total_timesteps=300,
                      checkpoint_every=100, pgpe={"num_actors": 2, "num_episodes": 1})
     run = str(tmp_path / "run")
-    proc = _kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
+    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
     try:
         out, _ = proc.communicate(timeout=400)
     finally:
-        _stop_group(proc)
+        kill_group(proc)
     assert proc.returncode == 0, out
     assert "ray: local, 2 CPUs on 127.0.0.1" in out
     gens = [line for line in out.splitlines() if line.startswith("generation ")]
@@ -126,7 +111,7 @@ def test_linear_search_resumes_after_kill_and_exports_what_evotorch_runs(tmp_pat
                      checkpoint_every=100, pgpe={"num_actors": 1})
     run = str(tmp_path / "run")
     marker = os.path.join(run, "checkpoints", "latest.json")
-    proc = _kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
+    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
     try:
         deadline = time.monotonic() + 300
         while not os.path.exists(marker) and time.monotonic() < deadline \
@@ -134,16 +119,16 @@ def test_linear_search_resumes_after_kill_and_exports_what_evotorch_runs(tmp_pat
             time.sleep(0.2)
         assert os.path.exists(marker), proc.stdout.read() if proc.poll() is not None else ""
     finally:
-        _stop_group(proc)                          # kill -9 mid-run
+        kill_group(proc)                          # kill -9 mid-run
     with open(marker) as fh:
         killed_at = json.load(fh)["timesteps"]
     assert killed_at < 1200
     before = E.load_state(run, killed_at)
-    proc = _kraby("train", "--resume", run, "--no-progress")
+    proc = kraby("train", "--resume", run, "--no-progress")
     try:
         out, _ = proc.communicate(timeout=300)
     finally:
-        _stop_group(proc)
+        kill_group(proc)
     assert proc.returncode == 0, out
     assert f"resuming {run} from checkpoint at {killed_at} steps (generation " \
            f"{before['generation']})" in out
@@ -172,16 +157,8 @@ def test_linear_search_resumes_after_kill_and_exports_what_evotorch_runs(tmp_pat
     got = policy.act(obs)
     assert np.abs(ref - got).max() <= 1e-5
     assert np.abs(got).max() > 1e-4
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'evotorch', 'ray'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+    r = run_without(("torch", "evotorch", "ray"), (
         "from kraby_rl.evaluation.evaluate import evaluate\n"
         f"s = evaluate({export!r}, episodes=1, seconds=1.0, log=lambda m: None)\n"
-        "print('steps ok', s['falls'])\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+        "print('steps ok', s['falls'])\n"))
     assert r.returncode == 0 and "steps ok" in r.stdout, r.stderr

@@ -5,13 +5,13 @@ trials; config errors are named."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+from run_helpers import kill_group, kraby, run_without
 import yaml
 
 from kraby_rl.training import config as C
@@ -27,21 +27,6 @@ def _write(tmp_path, name, **changes):
     p = tmp_path / name
     p.write_text(yaml.safe_dump({**TINY, **changes}))
     return str(p)
-
-
-def _kraby(*args):
-    return subprocess.Popen([sys.executable, "-m", "kraby_rl.cli", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-
-
-def _kill_group(proc):
-    """SIGKILL the process and what it started in its session (the local Ray)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=60)
 
 
 @pytest.mark.parametrize("changes, pattern", [
@@ -68,7 +53,7 @@ def test_rllib_run_resumes_after_kill_exports_and_matches_the_module(tmp_path):
                       checkpoint_every=200)
     run = str(tmp_path / "run")
     marker = os.path.join(run, "checkpoints", "latest.json")
-    proc = _kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
+    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
     try:
         deadline = time.monotonic() + 300
         while not os.path.exists(marker) and time.monotonic() < deadline \
@@ -76,17 +61,17 @@ def test_rllib_run_resumes_after_kill_exports_and_matches_the_module(tmp_path):
             time.sleep(0.2)
         assert os.path.exists(marker), proc.stdout.read() if proc.poll() is not None else ""
     finally:
-        _kill_group(proc)                                   # kill -9 of the driver
+        kill_group(proc)                                   # kill -9 of the driver
     out_first = proc.stdout.read()
     assert "ray: local," in out_first and "on 127.0.0.1" in out_first, out_first
     with open(marker) as fh:
         killed_at = json.load(fh)["timesteps"]
     assert 200 <= killed_at < 1600
-    proc = _kraby("train", "--resume", run, "--no-progress")
+    proc = kraby("train", "--resume", run, "--no-progress")
     try:
         out, _ = proc.communicate(timeout=400)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     assert proc.returncode == 0, out
     assert f"resuming {run} from checkpoint at {killed_at} steps" in out
     first = [line for line in out.splitlines() if line.startswith("training: ")][0]
@@ -116,19 +101,11 @@ def test_rllib_run_resumes_after_kill_exports_and_matches_the_module(tmp_path):
     got = policy.act(obs)
     assert np.abs(ref - got).max() <= 1e-5
     assert np.abs(got).max() > 1e-3
-    script = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'ray', 'stable_baselines3'):\n"
-        "            raise ImportError('blocked: ' + name)\n"
-        "sys.meta_path.insert(0, Block())\n"
+    r = run_without(("torch", "ray", "stable_baselines3"), (
         "from kraby_rl.evaluation.evaluate import evaluate\n"
         f"s = evaluate({export!r}, episodes=1, seconds=1.0, command=(0.1, 0, 0),\n"
         "             log=lambda m: None)\n"
-        "print('ok', s['mean']['vx'])\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)
+        "print('ok', s['mean']['vx'])\n"))
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr
 
 
@@ -136,13 +113,13 @@ def test_sweep_of_four_trials_ranks_them(tmp_path):
     cfg_path = _write(tmp_path, "sweep.yaml", n_envs=1, total_timesteps=100,
                       checkpoint_every=100)
     sweep_dir = str(tmp_path / "sweep")
-    proc = _kraby("sweep", cfg_path, "--sweep-dir", sweep_dir,
-                  "--grid", "algo_kwargs.learning_rate=0.0001,0.001", "--seeds", "0", "1",
-                  "--episodes", "1", "--seconds", "1", "--metric", "vx")
+    proc = kraby("sweep", cfg_path, "--sweep-dir", sweep_dir,
+                 "--grid", "algo_kwargs.learning_rate=0.0001,0.001", "--seeds", "0", "1",
+                 "--episodes", "1", "--seconds", "1", "--metric", "vx")
     try:
         out, _ = proc.communicate(timeout=400)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     assert proc.returncode == 0, out
     result = json.loads(out.strip().splitlines()[-1])
     trials = result["trials"]
