@@ -220,7 +220,8 @@ def test_a_recorded_demo_replays_into_a_fresh_estimator(tmp_path):
                 est.stderr
             node.destroy_publisher(probe)
             play = Process(KRABY + ["bag", "play", bag, "--topics", "joint_states",
-                                    "imu/data", "/clock", "--delay", "2"])
+                                    "imu/data", "/clock", "--wait-for-readers", "60",
+                                    "--delay", "2"])
             try:
                 assert spin_until(node, lambda: play.proc.poll() is not None, timeout=120), \
                     play.stderr

@@ -56,6 +56,9 @@ def add_parser(sub):
     p.add_argument("--delay", type=float, default=1.0,
                    help="seconds to wait after creating the publishers, so subscribers are "
                         "discovered before the first message (default 1)")
+    p.add_argument("--wait-for-readers", type=float, default=0.0, metavar="SECONDS",
+                   help="before the delay, wait up to SECONDS until every played topic has "
+                        "a matched reader (default 0: do not wait)")
     p.set_defaults(func=cmd_play)
     return b
 
@@ -250,11 +253,14 @@ def cmd_info(args):
     return 0
 
 
-def play(node, path, topics=None, rate=1.0, delay_s=1.0, stop=None, log=None):
+def play(node, path, topics=None, rate=1.0, delay_s=1.0, stop=None, log=None,
+         wait_readers_s=0.0):
     """Republish a bag's messages (their recorded bytes) with the recorded spacing / rate.
 
     Returns the number of messages published per topic. ``stop`` (a threading.Event) ends
-    playback early.
+    playback early. ``wait_readers_s``: first wait up to this long until every topic has a
+    matched reader (a reader that joins after the first message misses it, and a delay
+    alone cannot know how long discovery takes on a loaded machine).
     """
     from .embedded.executor import spin_once
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -275,6 +281,14 @@ def play(node, path, topics=None, rate=1.0, delay_s=1.0, stop=None, log=None):
                 pubs[conn.topic] = node.create_publisher(tt._message_class(conn.msgtype),
                                                          conn.topic, _play_qos(conn))
                 counts[conn.topic] = 0
+        deadline = time.monotonic() + max(0.0, wait_readers_s)
+        while any(p.get_subscription_count() < 1 for p in pubs.values()) \
+                and time.monotonic() < deadline:
+            spin_once(node, timeout_sec=0.02)
+        alone = sorted(t for t, p in pubs.items() if p.get_subscription_count() < 1)
+        if wait_readers_s > 0 and alone:
+            log(f"bag play: no reader on {', '.join(alone)} after {wait_readers_s:g} s; "
+                f"playing anyway")
         end = time.monotonic() + max(0.0, delay_s)
         while time.monotonic() < end:       # let the subscribers discover the publishers
             spin_once(node, timeout_sec=0.02)
@@ -303,7 +317,8 @@ def cmd_play(args):
     node, _graph = tt._session("kraby_bag_play")
     counts = {}
     try:
-        counts = play(node, args.path, args.topics, args.rate, args.delay)
+        counts = play(node, args.path, args.topics, args.rate, args.delay,
+                      wait_readers_s=args.wait_for_readers)
     except (KeyboardInterrupt, tt._shutdown_exc()):
         pass
     finally:
