@@ -71,3 +71,14 @@ def test_the_layering_check_sees_a_lazy_import(tmp_path, monkeypatch):
         os.path.join("kraby_rl", "nodes", "x_node.py"): [
             "kraby_rl.cli", "kraby_rl.cli.main", "kraby_rl.training.train",
             "kraby_rl.training.train.train"]}
+
+
+def test_package_xml_is_well_formed_format_3():
+    """colcon reads package.xml to build the package as ament_python; a file that is not
+    well-formed XML (a "--" inside a comment is enough) makes it a plain Python package
+    that ROS 2 cannot find (`ros2 pkg prefix kraby_rl`: Package not found)."""
+    import xml.etree.ElementTree as ET
+    root = ET.parse(os.path.join(ROOT, "package.xml")).getroot()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == "kraby_rl"
+    assert root.find("export").findtext("build_type") == "ament_python"
