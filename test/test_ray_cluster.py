@@ -63,6 +63,8 @@ runners = list_actors(address="127.0.0.1:6379", filters=[
     ("class_name", "=", "SingleAgentEnvRunner"), ("state", "=", "ALIVE")])
 print("placements", json.dumps({n: sum(a.node_id == n for a in runners) for n in nodes}))
 PY
+kill -0 $DPID 2>/dev/null && \
+    echo "driver running at the kill, checkpoint $(cat "$D/run/checkpoints/latest.json")"
 echo "stopping the second node (process group $WPID) mid-run"
 kill -9 -- -$WPID
 wait $DPID; rc=$?
@@ -88,7 +90,7 @@ def test_training_spans_two_nodes_and_survives_losing_one(tmp_path):
     why = _can_unshare()
     if why:
         pytest.skip(f"needs a private network namespace (unshare -n, as root): {why}")
-    total = 6000
+    total = 4000
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({
         "algorithm": "ppo", "engine": "rllib", "env_id": "kraby_rl/Hexapod-v0",
         "env": {"episode_s": 1.0, "action_mode": "gait_residual"}, "n_envs": 3,
@@ -114,6 +116,9 @@ def test_training_spans_two_nodes_and_survives_losing_one(tmp_path):
                              if line.startswith("placements ")][0].split(" ", 1)[1])
     assert len(placements) == 2 and all(n >= 1 for n in placements.values()), placements
     assert sum(placements.values()) == 3
+    running = [line for line in out.splitlines() if line.startswith("driver running at the kill")]
+    assert running, out                                   # the node was lost mid-run
+    assert json.loads(running[0].split("checkpoint ", 1)[1])["timesteps"] < total
     with open(tmp_path / "run" / "training.json") as fh:
         assert json.load(fh)["timesteps"] >= total               # the run was not lost
     driver = (tmp_path / "driver.log").read_text()
