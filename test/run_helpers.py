@@ -40,3 +40,21 @@ def kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=60)
+
+
+def kill_at_first_checkpoint(proc: subprocess.Popen, run_dir: str, timeout: float = 300) -> int:
+    """Wait for a training run's first checkpoint marker, then ``kill_group`` the run
+    (kill -9 mid-run); returns the marker's step count."""
+    import json
+    import time
+    marker = os.path.join(run_dir, "checkpoints", "latest.json")
+    try:
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(marker) and time.monotonic() < deadline \
+                and proc.poll() is None:
+            time.sleep(0.2)
+        assert os.path.exists(marker), proc.stdout.read() if proc.poll() is not None else ""
+    finally:
+        kill_group(proc)
+    with open(marker) as fh:
+        return json.load(fh)["timesteps"]

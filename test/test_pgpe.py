@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from run_helpers import kill_group, kraby, run_without
+from run_helpers import kill_at_first_checkpoint, kill_group, kraby, run_without
 import yaml
 
 from kraby_rl.core.contract import DEFAULT
@@ -110,18 +109,8 @@ def test_linear_search_resumes_after_kill_and_exports_what_evotorch_runs(tmp_pat
     cfg_path = _tiny(LINEAR, tmp_path / "linear.yaml", total_timesteps=1200,
                      checkpoint_every=100, pgpe={"num_actors": 1})
     run = str(tmp_path / "run")
-    marker = os.path.join(run, "checkpoints", "latest.json")
     proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
-    try:
-        deadline = time.monotonic() + 300
-        while not os.path.exists(marker) and time.monotonic() < deadline \
-                and proc.poll() is None:
-            time.sleep(0.2)
-        assert os.path.exists(marker), proc.stdout.read() if proc.poll() is not None else ""
-    finally:
-        kill_group(proc)                          # kill -9 mid-run
-    with open(marker) as fh:
-        killed_at = json.load(fh)["timesteps"]
+    killed_at = kill_at_first_checkpoint(proc, run)               # kill -9 mid-run
     assert killed_at < 1200
     before = E.load_state(run, killed_at)
     proc = kraby("train", "--resume", run, "--no-progress")

@@ -7,11 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from run_helpers import kill_group, kraby, run_without
+from run_helpers import kill_at_first_checkpoint, kill_group, kraby, run_without
 import yaml
 
 from kraby_rl.training import config as C
@@ -52,20 +51,10 @@ def test_rllib_run_resumes_after_kill_exports_and_matches_the_module(tmp_path):
     cfg_path = _write(tmp_path, "rllib.yaml", engine="rllib", total_timesteps=1600,
                       checkpoint_every=200)
     run = str(tmp_path / "run")
-    marker = os.path.join(run, "checkpoints", "latest.json")
     proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
-    try:
-        deadline = time.monotonic() + 300
-        while not os.path.exists(marker) and time.monotonic() < deadline \
-                and proc.poll() is None:
-            time.sleep(0.2)
-        assert os.path.exists(marker), proc.stdout.read() if proc.poll() is not None else ""
-    finally:
-        kill_group(proc)                                   # kill -9 of the driver
+    killed_at = kill_at_first_checkpoint(proc, run)               # kill -9 of the driver
     out_first = proc.stdout.read()
     assert "ray: local," in out_first and "on 127.0.0.1" in out_first, out_first
-    with open(marker) as fh:
-        killed_at = json.load(fh)["timesteps"]
     assert 200 <= killed_at < 1600
     proc = kraby("train", "--resume", run, "--no-progress")
     try:

@@ -184,11 +184,8 @@ def _problem(cfg: TrainConfig, sec: dict):
 def _searcher(cfg: TrainConfig, problem, sec: dict, state: dict | None):
     from evotorch.algorithms import PGPE
     kwargs = {"popsize": 16, "center_learning_rate": 0.05, "stdev_learning_rate": 0.1,
-              "radius_init": None, "stdev_init": 0.1, **cfg.algo_kwargs}
-    if kwargs.get("radius_init") is not None:
-        kwargs.pop("stdev_init")
-    if kwargs["radius_init"] is None:
-        kwargs.pop("radius_init")
+              **({} if "radius_init" in cfg.algo_kwargs else {"stdev_init": 0.1}),
+              **cfg.algo_kwargs}
     if sec["target"] == "gait" and "center_init" not in kwargs:
         kwargs["center_init"] = encode_gait(K.DEFAULT.metadata()
                                             | {k: v for k, v in cfg.env.items()
@@ -212,7 +209,7 @@ def _ckpt_path(run_dir: str, n: int) -> str:
 
 def _save(run_dir, searcher, problem, sec, generation, steps, wall_s, best, final=False):
     import torch
-    from kraby_rl.training.train import CKPT_DIR, _atomic_write
+    from kraby_rl.training.train import CKPT_DIR, _atomic_write, write_marker
     state = {"center": searcher.status["center"].detach().cpu().clone(),
              "stdev": searcher.status["stdev"].detach().cpu().clone(),
              "optimizer": searcher._optimizer, "generation": generation, "steps": steps,
@@ -225,9 +222,7 @@ def _save(run_dir, searcher, problem, sec, generation, steps, wall_s, best, fina
     path = os.path.join(run_dir, "final_pgpe.pt") if final else _ckpt_path(run_dir, steps)
     _atomic_write(path, lambda p: torch.save(state, p))
     if not final:
-        marker = {"timesteps": steps, "wall_s": round(wall_s, 1)}
-        _atomic_write(os.path.join(d, "latest.json"),
-                      lambda p: open(p, "w").write(json.dumps(marker)))
+        write_marker(run_dir, steps, wall_s)
     return path
 
 

@@ -126,16 +126,14 @@ def checkpoint_dir(run_dir: str, n: int) -> str:
 
 def _save(algo, run_dir: str, steps: int, wall_s: float) -> str:
     """An RLlib checkpoint at ``steps``, then the run's marker (atomically, last)."""
-    from kraby_rl.training.train import CKPT_DIR, _atomic_write
+    from kraby_rl.training.train import write_marker
     path = checkpoint_dir(run_dir, steps)
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(tmp)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
-    marker = {"timesteps": steps, "wall_s": round(wall_s, 1), "engine": "rllib"}
-    _atomic_write(os.path.join(run_dir, CKPT_DIR, "latest.json"),
-                  lambda p: open(p, "w").write(json.dumps(marker)))
+    write_marker(run_dir, steps, wall_s)
     return path
 
 

@@ -147,10 +147,17 @@ def save_checkpoint(model, run_dir: str, wall_s: float | None = None) -> int:
     if levels is not None:
         _atomic_write(curriculum_path(run_dir, n),
                       lambda p: open(p, "w").write(json.dumps({"levels": levels})))
-    marker = {"timesteps": n, **({} if wall_s is None else {"wall_s": round(wall_s, 1)})}
-    _atomic_write(os.path.join(d, "latest.json"),
-                  lambda p: open(p, "w").write(json.dumps(marker)))
+    write_marker(run_dir, n, wall_s)
     return n
+
+
+def write_marker(run_dir: str, n: int, wall_s: float | None = None) -> None:
+    """Mark the checkpoint at ``n`` steps as the newest complete one (atomically, after
+    everything it names is written), with the run's training wall time ``wall_s``. Every
+    engine's checkpoints (stable-baselines3, RLlib, PGPE) share this marker."""
+    marker = {"timesteps": n, **({} if wall_s is None else {"wall_s": round(wall_s, 1)})}
+    _atomic_write(os.path.join(run_dir, CKPT_DIR, "latest.json"),
+                  lambda p: open(p, "w").write(json.dumps(marker)))
 
 
 def _save_zip(model, path: str) -> None:
