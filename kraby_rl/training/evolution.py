@@ -207,13 +207,13 @@ def _ckpt_path(run_dir: str, n: int) -> str:
     return os.path.join(run_dir, CKPT_DIR, f"pgpe_{n}.pt")
 
 
-def _save(run_dir, searcher, problem, sec, generation, steps, wall_s, best, final=False):
+def _save(run_dir, searcher, problem, sec, generation, steps, wall_s, final=False):
     import torch
     from kraby_rl.training.train import CKPT_DIR, _atomic_write, write_marker
     state = {"center": searcher.status["center"].detach().cpu().clone(),
              "stdev": searcher.status["stdev"].detach().cpu().clone(),
              "optimizer": searcher._optimizer, "generation": generation, "steps": steps,
-             "target": sec["target"], "best": best,
+             "target": sec["target"],
              "obs_stats": (problem.get_observation_stats()
                            if sec["target"] == "linear" and problem.observation_normalization
                            else None)}
@@ -291,7 +291,6 @@ def train_pgpe(cfg: TrainConfig, run_dir: str, resume: bool, log=print) -> str:
         writer = SummaryWriter(os.path.join(run_dir, "tb", "pgpe"))
         generation = state["generation"] if state else 0
         steps = state["steps"] if state else 0
-        best = state["best"] if state else None
         next_ckpt = (steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         t0 = time.time()
         while steps < cfg.total_timesteps:
@@ -300,12 +299,6 @@ def train_pgpe(cfg: TrainConfig, run_dir: str, resume: bool, log=print) -> str:
             generation += 1
             steps += _generation_steps(searcher, problem, sec, cfg)
             text, scalars = _generation_figures(searcher, problem, sec)
-            pop = searcher.population
-            k = int(np.argmax(pop.evals[:, 0].detach().cpu().numpy()))
-            fit = float(pop.evals[k, 0])
-            if best is None or fit > best["fitness"]:
-                best = {"fitness": fit, "generation": generation,
-                        "values": pop.values[k].detach().cpu().clone()}
             for name, v in scalars.items():
                 writer.add_scalar(name, v, steps)
             writer.flush()
@@ -313,12 +306,12 @@ def train_pgpe(cfg: TrainConfig, run_dir: str, resume: bool, log=print) -> str:
                 f"({time.time() - gen_t:.1f} s)")
             if steps >= next_ckpt:
                 _save(run_dir, searcher, problem, sec, generation, steps,
-                      wall0 + time.time() - t0, best)
+                      wall0 + time.time() - t0)
                 next_ckpt = (steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         writer.close()
         wall = wall0 + time.time() - t0
-        _save(run_dir, searcher, problem, sec, generation, steps, wall, best)
-        final = _save(run_dir, searcher, problem, sec, generation, steps, wall, best,
+        _save(run_dir, searcher, problem, sec, generation, steps, wall)
+        final = _save(run_dir, searcher, problem, sec, generation, steps, wall,
                       final=True)
         with open(os.path.join(run_dir, "training.json"), "w") as fh:
             json.dump({"timesteps": steps, "generations": generation,
