@@ -154,3 +154,45 @@ def test_one_fall_test_for_the_env_and_the_stack():
     assert G.fallen(0.14, tipped, False) and not G.fallen(0.14, leaning, False)
     assert G.fallen(0.14, level, True)                   # the body touches the ground
     assert not G.fallen(0.06, level, False, fall_height_m=0.05)
+
+
+def _pairs(events, timeout=0.1):
+    from kraby_rl.core.estimation import ImuPairing
+    pairing, out = ImuPairing(timeout), []
+    for kind, t in events:
+        out += (pairing.add_imu(t, f"imu{t:.2f}") if kind == "imu"
+                else pairing.add_joints(t, f"q{t:.2f}"))
+    return out
+
+
+def test_imu_pairing_does_not_depend_on_which_topic_is_read_first():
+    """joint_states and imu/data stamped alike pair alike in any arrival order (a replay's
+    executor may read them in another order than the live one did)."""
+    ts = [round(0.02 * k, 2) for k in range(50)]
+    joints_first = [(k, t) for t in ts for k in ("joints", "imu")]
+    imu_first = [(k, t) for t in ts for k in ("imu", "joints")]
+    rng = np.random.default_rng(0)
+    mixed = [(k, t) for t in ts for k in rng.permutation(["joints", "imu"])]
+    want = [(t, f"q{t:.2f}", f"imu{t:.2f}") for t in ts]
+    for events in (joints_first, imu_first, mixed):
+        got = _pairs(events)
+        assert got[:-1] == want[:-1] and len(got) >= len(ts) - 1
+
+
+def test_imu_pairing_picks_the_nearest_sample_and_none_when_it_is_too_old():
+    got = _pairs([("imu", 0.0), ("imu", 0.01), ("joints", 0.012), ("imu", 0.02),
+                  ("joints", 0.3), ("joints", 0.32)])
+    assert got[0] == (0.012, "q0.01", "imu0.01")
+    # the IMU fell silent: 0.3 s is past its timeout, released at once and without it
+    assert got[1] == (0.3, "q0.30", None) and got[2] == (0.32, "q0.32", None)
+
+
+def test_imu_pairing_without_an_imu_waits_at_most_one_period_then_not_at_all():
+    got = _pairs([("joints", 0.02 * k) for k in range(10)])
+    released_after = [len(_pairs([("joints", 0.02 * j) for j in range(k + 1)]))
+                      for k in range(10)]
+    assert [g[2] for g in got] == [None] * len(got)
+    # waits for the next joint_states while an IMU may still come, then releases each one
+    assert released_after == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    with pytest.raises(ValueError, match="imu timeout: expected a positive time"):
+        _pairs([], timeout=0)

@@ -177,3 +177,63 @@ class LegOdometry:
                         orientation=quat_from_euler(self.roll, self.pitch, self.yaw),
                         lin_vel_body=Rrp.T @ v_h, ang_vel_body=self.w.copy(),
                         stance=stance.copy(), imu=imu)
+
+
+class ImuPairing:
+    """Pairs each joint measurement with the IMU sample nearest to it in *stamp* time, the
+    same whichever of the two topics a process happens to read first.
+
+    A joint measurement stamped ``t`` is released when it can be paired for good: an IMU
+    sample stamped at or after ``t`` is there (so none nearer can still come, one topic's
+    samples arriving in order), or the next joint measurement has come (wait bounded by one
+    joint period), or the IMU has been silent for ``timeout`` (it is gone), or none has come
+    within ``timeout`` of the first joint measurement (a robot without one). The pair is the
+    nearest IMU sample within ``timeout`` of ``t``, else none.
+
+    Pairing by arrival instead (the latest sample read) made the odometry depend on which
+    message the executor took first: a replay of a recording into a fresh estimator drifted
+    from the live estimate by centimetres over a metre.
+    """
+
+    def __init__(self, timeout: float, keep: int = 64):
+        if not timeout > 0:
+            raise ValueError(f"imu timeout: expected a positive time [s], found {timeout!r}")
+        self.timeout = float(timeout)
+        self.keep = keep
+        self.imu: list[tuple[float, object]] = []   # (stamp, sample), stamp-ordered
+        self.pending: list[tuple[float, object]] = []
+        self.first_joint = None
+
+    def add_imu(self, t: float, sample) -> list:
+        """Adds an IMU sample stamped ``t`` [s]; returns the [(t, joint, imu or None)] it
+        releases."""
+        if self.imu and t < self.imu[-1][0]:
+            self.imu.clear()                        # time went back (a replay restarted)
+        self.imu.append((t, sample))
+        del self.imu[:-self.keep]
+        return self._release()
+
+    def add_joints(self, t: float, joints) -> list:
+        """Adds a joint measurement stamped ``t`` [s]; returns the [(t, joint, imu or
+        None)] it releases, in arrival order."""
+        if self.first_joint is None or (self.pending and t < self.pending[-1][0]):
+            self.first_joint = t
+        self.pending.append((t, joints))
+        return self._release()
+
+    def _ready(self, t: float) -> bool:
+        if len(self.pending) > 1:
+            return True
+        if not self.imu:
+            return t - self.first_joint >= self.timeout
+        latest = self.imu[-1][0]
+        return latest >= t or latest < t - self.timeout
+
+    def _release(self) -> list:
+        out = []
+        while self.pending and self._ready(self.pending[0][0]):
+            t, joints = self.pending.pop(0)
+            near = min(self.imu, key=lambda s: (abs(s[0] - t), s[0]), default=None)
+            imu = near[1] if near is not None and abs(near[0] - t) < self.timeout else None
+            out.append((t, joints, imu))
+        return out

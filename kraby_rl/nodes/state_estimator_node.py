@@ -1,13 +1,15 @@
 """state_estimator: odom and the odom->base_link transform from joint_states (+ imu/data).
 
 Leg odometry (``core.estimation.LegOdometry``): stance detection from foot heights,
-orientation from the IMU when a fresh imu/data sample is there, else from the stance feet.
-One odom message and one tf per joint_states message.
+orientation from the IMU sample nearest in stamp time to each joint_states (within
+``imu_timeout_s``; ``core.estimation.ImuPairing``), else from the stance feet. One odom
+message and one tf per joint_states message. Pairing by stamps, not by which message came
+first, makes the odometry the same live and in a replay of a recording.
 """
 
 
 from kraby_rl import ros
-from kraby_rl.core.estimation import LegOdometry
+from kraby_rl.core.estimation import ImuPairing, LegOdometry
 from kraby_rl.core import geometry as G
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, tf2_msgs
@@ -16,7 +18,8 @@ from kraby_rl.ros.runner import main_for
 PARAMETERS = [
     ("stance_margin_m", 0.003, "a foot within this height of the lowest one is in stance [m]"),
     ("velocity_tau_s", 0.1, "time constant of the velocity low-pass filter [s]"),
-    ("imu_timeout_s", 0.1, "imu/data older than this is not used [s]"),
+    ("imu_timeout_s", 0.1, "an imu/data sample stamped further than this from a joint_states "
+     "is not used with it; no sample for this long means no IMU [s]"),
     ("odom_frame", "odom", "frame of the odometry (REP 105)"),
     ("base_frame", "base_link", "body frame (REP 105)"),
     ("publish_tf", True, "publish odom->base_link on tf"),
@@ -30,7 +33,6 @@ def stamp_seconds(stamp):
 class StateEstimatorNode(ros.Node):
     def __init__(self):
         super().__init__("state_estimator")
-        self.now = ros.age_clock(self)
         p = C.declare(self, PARAMETERS)
         for name in ("odom_frame", "base_frame"):
             C.require(bool(p[name]), name, "a frame name", p[name])
@@ -41,8 +43,7 @@ class StateEstimatorNode(ros.Node):
         except ValueError as exc:
             raise ValueError(f"parameter {exc}") from None
         self.p = p
-        self.imu = None
-        self.imu_t = -1.0
+        self.pairing = ImuPairing(p["imu_timeout_s"])
         self.count = 0
         self.imu_count = 0
         self.errors = 0
@@ -61,24 +62,36 @@ class StateEstimatorNode(ros.Node):
         o, g = msg.orientation, msg.angular_velocity
         if G.is_unset((o.x, o.y, o.z, o.w)):
             return                      # no orientation in this IMU's messages
-        self.imu = ((o.x, o.y, o.z, o.w), (g.x, g.y, g.z))
-        self.imu_t = self.now()
+        for pair in self.pairing.add_imu(stamp_seconds(msg.header.stamp),
+                                         ((o.x, o.y, o.z, o.w), (g.x, g.y, g.z))):
+            self.update(*pair)
 
     def on_joints(self, msg):
         try:
             q = C.joint_arrays(msg)
-            imu = self.imu if self.now() - self.imu_t < self.p["imu_timeout_s"] else None
-            e = self.est.update(stamp_seconds(msg.header.stamp), q,
-                                *(imu if imu else (None, None)))
         except ValueError as exc:
-            self.errors += 1
-            self.get_logger().warning(f"ignored joint_states: {exc}", throttle_duration_sec=1)
+            self.reject(exc)
+            return
+        for pair in self.pairing.add_joints(stamp_seconds(msg.header.stamp),
+                                            (q, msg.header.stamp)):
+            self.update(*pair)
+
+    def reject(self, exc):
+        self.errors += 1
+        self.get_logger().warning(f"ignored joint_states: {exc}", throttle_duration_sec=1)
+
+    def update(self, t, joints, imu):
+        q, stamp = joints
+        try:
+            e = self.est.update(t, q, *(imu if imu else (None, None)))
+        except ValueError as exc:
+            self.reject(exc)
             return
         self.count += 1
         self.imu_count += bool(imu)
         self.last = e
         odom = C.odometry(self, e.position, e.orientation, e.lin_vel_body, e.ang_vel_body,
-                          msg.header.stamp, self.p["odom_frame"], self.p["base_frame"])
+                          stamp, self.p["odom_frame"], self.p["base_frame"])
         self.odom_pub.publish(odom)
         if self.tf_pub is not None:
             self.tf_pub.publish(C.odometry_tf(odom))
