@@ -111,6 +111,8 @@ def test_sysid_fits_a_recording_through_the_virtual_bus(bus_recording, tmp_path)
     result = json.loads(p.stdout.strip().splitlines()[-1])
     print(result)                                   # the fit and its wall time, in the log
     fitted = result["params"]
+    # the readings are timed by what the driver measured, not by a model of this host
+    assert result["read_timing"].endswith("(servo_driver diagnostics)"), result
     assert fitted["latency_steps"] == 1, fitted
     for key in ("servo_strength", "servo_speed", "friction"):
         assert abs(fitted[key] - TRUE[key]) < 0.1 * TRUE[key], (key, fitted)
@@ -124,6 +126,25 @@ def test_sysid_fits_a_recording_through_the_virtual_bus(bus_recording, tmp_path)
                  env_overrides=over["env"], randomized=True, log=lambda m: None)
     speed = _bus_speed(bag, truth)
     assert abs(s["mean"]["vx"] - speed) < 0.05 * speed, (s["mean"]["vx"], speed)
+
+
+def test_reading_times_come_from_the_driver_diagnostics():
+    """Servo k's reading is the driver's measured age of its answer (the median over its
+    reports) plus the answer's own time older than the joint_states stamp; without those
+    reports, the wire-time model; ages that cannot be are refused with their values."""
+    t0 = 1.7e9
+    states = [(t0 + 0.02 * i, np.zeros(18)) for i in range(60)]
+    jogs = [(t0 + 0.02 * i + 0.001, np.zeros(18)) for i in range(60)]
+    args = ("b", states, [], np.zeros((60, 18)), 0.2, jogs)
+    ages = np.linspace(0.0135, 0.0001, 18)
+    rec = S._wall_clock(*args, [ages, ages + 0.001, ages - 0.0005])
+    np.testing.assert_allclose(rec["read_lag_s"], ages + S.SAMPLED_BEFORE_ANSWER_S)
+    assert "servo_driver diagnostics" in rec["read_timing"]
+    rec = S._wall_clock(*args)
+    assert rec["read_lag_s"] is S.READ_LAG_S and "modelled" in rec["read_timing"]
+    with pytest.raises(ValueError, match=r"answer_age_ms: expected ages from 0 to the 20.0 ms "
+                                         r"period, found medians \[30.0, "):
+        S._wall_clock(*args, [np.full(18, 0.03)])
 
 
 def test_bad_bags_are_refused(tmp_path):

@@ -71,6 +71,7 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
             t = st.sec + st.nanosec * 1e-9
             {"/joint_states": states, "/joint_commands": cmds,
              "/servo/jog": jogs}[conn.topic].append((t, q))
+        ages = _driver_answer_ages(reader, path)
     if len(states) < 50 or not cmds:
         raise ValueError(f"bag {path!r}: expected >= 50 joint_states and some joint_commands, "
                          f"found {len(states)} and {len(cmds)}")
@@ -79,7 +80,7 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
     t0 = states[0][0]
     q = np.array([s[1] for s in states])
     if t0 >= 3600.0:
-        return _wall_clock(path, states, cmds, q, command_timeout_s, jogs)
+        return _wall_clock(path, states, cmds, q, command_timeout_s, jogs, ages)
     dt = float(np.median(np.diff([s[0] for s in states])))
     out, k, last = [], 0, None
     for stamp, _q in states:
@@ -94,17 +95,45 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
             "clock": "sim"}
 
 
-def _wall_clock(path, states, cmds, q, command_timeout_s, jogs):
+def _driver_answer_ages(reader, path) -> list[np.ndarray]:
+    """The servo driver's ``answer_age_ms`` reports in the bag's /diagnostics: per report,
+    (18,) how much older than the joint_states stamp each servo's answer was [s]."""
+    conns = [c for c in reader.connections if c.topic == "/diagnostics"]
+    out = []
+    for conn, _t, raw in reader.messages(connections=conns):
+        for st in reader.deserialize(raw, conn.msgtype).status:
+            if st.name != "kraby_rl: servo_driver":
+                continue
+            for kv in st.values:
+                if kv.key == "answer_age_ms":
+                    try:
+                        ages = np.array([float(v) for v in kv.value.split()]) * 1e-3
+                    except ValueError:
+                        ages = np.array([])
+                    if ages.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(ages)):
+                        raise ValueError(f"bag {path!r}: servo_driver diagnostics "
+                                         f"answer_age_ms: expected {J.NUM_JOINTS} numbers "
+                                         f"[ms], found {kv.value!r}")
+                    out.append(ages)
+    return out
+
+
+def _wall_clock(path, states, cmds, q, command_timeout_s, jogs, ages=()):
     """A recording of the robot (the servo driver stamps joint_states with the time it
-    read them: the real robot or the virtual bus); servo k's reading is ``READ_LAG_S[k]``
-    older than the stamp. What the servos were sent, and when, is the driver's
-    ``servo/jog`` (stamped as the packet left; the servos act once it has arrived,
-    ``JOG_WIRE_S`` later). A bag without it (another driver) gets the commands rebuilt from
-    the driver's cycle: it reads the servos, publishes, then sends the newest joint command
-    it holds, so a cycle applies the last one stamped before its joint_states, at that
-    stamp; ambiguous when the shield's commands are stamped within a millisecond or two of
-    the joint states. Before its first command the driver holds the servos braked where
-    they lay (the robot powers up torque-free and collapses onto its belly before the
+    read them: the real robot or the virtual bus); servo k's reading is older than the stamp
+    by the age of its answer, which the driver measures and reports in its diagnostics
+    (``answer_age_ms``; the median over the reports), plus ``SAMPLED_BEFORE_ANSWER_S``.
+    Without those reports, the ages are modelled from the wire time (``READ_LAG_S``), which
+    a real host exceeds: 0.62 ms per servo modelled, 0.8-1.0 measured on a 2-core host, and
+    the fit took the 3 ms that servo 0's reading was older for slower servos and 10 % less
+    friction. What the servos were sent, and
+    when, is the driver's ``servo/jog`` (stamped as the packet left; the servos act once it
+    has arrived, ``JOG_WIRE_S`` later). A bag without it (another driver) gets the commands
+    rebuilt from the driver's cycle: it reads the servos, publishes, then sends the newest
+    joint command it holds, so a cycle applies the last one stamped before its joint_states,
+    at that stamp; ambiguous when the shield's commands are stamped within a millisecond or
+    two of the joint states. Before its first command the driver holds the servos braked
+    where they lay (the robot powers up torque-free and collapses onto its belly before the
     driver starts)."""
     t0 = states[0][0]
     times = np.array([s[0] for s in states]) - t0
@@ -126,8 +155,21 @@ def _wall_clock(path, states, cmds, q, command_timeout_s, jogs):
     if not events:
         raise ValueError(f"bag {path!r}: no joint_commands were fresh at any joint_states "
                          f"(expected the robot to be commanded while recorded)")
+    if len(ages):
+        age = np.median(np.array(ages), axis=0)
+        if np.any(age < 0) or np.any(age > period):
+            raise ValueError(f"bag {path!r}: servo_driver diagnostics answer_age_ms: expected "
+                             f"ages from 0 to the {1e3 * period:.1f} ms period, found medians "
+                             f"{np.round(age * 1e3, 3).tolist()} ms")
+        lag = age + SAMPLED_BEFORE_ANSWER_S
+        timing = (f"answers {1e3 * age[0]:.2f} ms (servo 0) to {1e3 * age[-1]:.2f} ms (last) "
+                  f"before the stamp (servo_driver diagnostics)")
+    else:
+        lag = READ_LAG_S
+        timing = (f"{1e3 * READ_LAG_S[-1] * 2:.3f} ms per servo (modelled: no servo_driver "
+                  f"answer_age_ms diagnostics in the bag)")
     return {"q": q, "times": times, "events": events, "dt": period, "t0": t0,
-            "clock": "wall", "commands": source}
+            "clock": "wall", "commands": source, "read_lag_s": lag, "read_timing": timing}
 
 
 _BYTE_S = 10 / 500_000
@@ -138,9 +180,13 @@ JOG_WIRE_S = len(P.s_jog_positions(1, range(J.NUM_JOINTS), [512] * J.NUM_JOINTS)
 
 READ_LAG_S = (J.NUM_JOINTS - np.arange(J.NUM_JOINTS) - 0.5) * (
     (len(P.ram_read(0, P.Ram.CALIBRATED_POSITION, 6)) + 11 + 6) * _BYTE_S + 100e-6)
-"""How much older than the joint_states stamp servo k's reading is [s]: the driver reads
-the 18 servos in order, one RAM read each (request out, 11 + 6 bytes back, 0.1 ms servo
-latency), and publishes after the last."""
+"""How much older than the joint_states stamp servo k's reading is [s], modelled where the
+bag has no driver timing: the driver reads the 18 servos in order, one RAM read each
+(request out, 11 + 6 bytes back, 0.1 ms servo latency), and publishes after the last."""
+
+SAMPLED_BEFORE_ANSWER_S = (11 + 6) * _BYTE_S + 100e-6
+"""How long before its answer is in a servo sampled what it answers [s]: its response latency
+(0.1 ms) and the answer's 11 + 6 bytes on the wire."""
 
 FREE_S = 2.0
 """Wall-clock replay: simulated time the torque-free robot lies before the recording [s]."""
@@ -194,7 +240,7 @@ def _simulate_wall(rec: dict, params: dict) -> np.ndarray:
         servo.enabled[:] = True
         delay = int(params["latency_steps"]) * rec["dt"]
         events = [(t + delay + origin, cmd) for t, cmd in rec["events"]]
-        sample_t = rec["times"][:, None] - READ_LAG_S[None, :] + origin
+        sample_t = rec["times"][:, None] - rec.get("read_lag_s", READ_LAG_S)[None, :] + origin
         out = np.full(rec["q"].shape, np.nan)
         end = float(sample_t.max()) + physics_dt
         e, prev_q, prev_t = 0, world.joint_states()[0], world.t
@@ -303,6 +349,8 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as exc:
         print(f"kraby sysid: {exc}", file=sys.stderr)
         return 2
+    if "read_timing" in rec:
+        print(f"sysid: servo readings timed at {rec['read_timing']}", file=sys.stderr)
     t0 = time.monotonic()
     before = rms_per_joint(simulate(rec, NOMINAL), rec["q"])
     result = fit(rec, free, maxfev=args.maxfev, refine=args.refine,
@@ -319,7 +367,8 @@ def main(argv=None) -> int:
                       "rms_before": float(math.sqrt(np.mean(before ** 2))),
                       "rms_after": result["rms"], "wall_s": round(wall, 1),
                       "ticks": len(rec["q"]), "clock": rec["clock"],
-                      "commands": rec.get("commands", "/joint_commands")}))
+                      "commands": rec.get("commands", "/joint_commands"),
+                      **({"read_timing": rec["read_timing"]} if "read_timing" in rec else {})}))
     return 0
 
 

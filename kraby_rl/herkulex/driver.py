@@ -97,6 +97,7 @@ class BusState:
         valid: (18,) bool, the servo answered this cycle.
         status_error: (18,) last status error byte per servo.
         connected: the port is open.
+        answered: (18,) monotonic time each servo's answer was in [s] (NaN: none).
     """
 
     stamp: float
@@ -107,6 +108,7 @@ class BusState:
     valid: np.ndarray
     status_error: np.ndarray
     connected: bool = True
+    answered: np.ndarray | None = None
 
 
 _READS = (P.Cmd.EEP_READ, P.Cmd.RAM_READ)
@@ -597,6 +599,7 @@ class HerkulexBus:
         diff = np.zeros(n)
         pw = np.zeros(n)
         valid = np.zeros(n, dtype=bool)
+        answered = np.full(n, np.nan)
         length = 8 if pwm else 6
         now = time.monotonic()
         cal_k = self._cal_list
@@ -646,6 +649,7 @@ class HerkulexBus:
                     h._next_poll = now + min(self.offline_poll_s, self.offline_repoll_s * 2.0
                                              ** min(h._fails - self.offline_after, 30))
                 continue
+            answered[k] = time.monotonic()
             h._fails = 0
             h.online = True
             c, a, d = _POSITIONS.unpack_from(r)
@@ -670,7 +674,8 @@ class HerkulexBus:
             else np.full(n, np.nan)
         se = np.array([self.health[i].status_error for i in self.ids])
         return BusState(stamp=now, position=q, velocity=w, effort=effort, pwm=pw,
-                        valid=valid, status_error=se, connected=self.connected)
+                        valid=valid, status_error=se, connected=self.connected,
+                        answered=answered)
 
     def health_report(self) -> dict:
         """{servo id: counters and last status} plus bus-wide figures."""
