@@ -129,8 +129,8 @@ def test_sysid_fits_a_recording_through_the_virtual_bus(bus_recording, tmp_path)
 
 
 def test_reading_times_come_from_the_driver_diagnostics():
-    """Servo k's reading is the driver's measured age of its answer (the median over its
-    reports) plus the answer's own time older than the joint_states stamp; without those
+    """Servo k's reading is the driver's measured age of the middle of its transaction (the
+    median over its reports), corrected for the bytes on either side; without those
     reports, the wire-time model; ages that cannot be are refused with their values."""
     t0 = 1.7e9
     states = [(t0 + 0.02 * i, np.zeros(18)) for i in range(60)]
@@ -138,11 +138,11 @@ def test_reading_times_come_from_the_driver_diagnostics():
     args = ("b", states, [], np.zeros((60, 18)), 0.2, jogs)
     ages = np.linspace(0.0135, 0.0001, 18)
     rec = S._wall_clock(*args, [ages, ages + 0.001, ages - 0.0005])
-    np.testing.assert_allclose(rec["read_lag_s"], ages + S.SAMPLED_BEFORE_ANSWER_S)
+    np.testing.assert_allclose(rec["read_lag_s"], ages + (-S.SAMPLED_AFTER_MIDDLE_S))
     assert "servo_driver diagnostics" in rec["read_timing"]
     rec = S._wall_clock(*args)
     assert rec["read_lag_s"] is S.READ_LAG_S and "modelled" in rec["read_timing"]
-    with pytest.raises(ValueError, match=r"answer_age_ms: expected ages from 0 to the 20.0 ms "
+    with pytest.raises(ValueError, match=r"reading_age_ms: expected ages from 0 to the 20.0 ms "
                                          r"period, found medians \[30.0, "):
         S._wall_clock(*args, [np.full(18, 0.03)])
 

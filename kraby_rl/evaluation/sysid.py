@@ -71,7 +71,7 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
             t = st.sec + st.nanosec * 1e-9
             {"/joint_states": states, "/joint_commands": cmds,
              "/servo/jog": jogs}[conn.topic].append((t, q))
-        ages = _driver_answer_ages(reader, path)
+        ages = _driver_reading_ages(reader, path)
     if len(states) < 50 or not cmds:
         raise ValueError(f"bag {path!r}: expected >= 50 joint_states and some joint_commands, "
                          f"found {len(states)} and {len(cmds)}")
@@ -95,9 +95,9 @@ def load(path: str, command_timeout_s: float = 0.2) -> dict:
             "clock": "sim"}
 
 
-def _driver_answer_ages(reader, path) -> list[np.ndarray]:
-    """The servo driver's ``answer_age_ms`` reports in the bag's /diagnostics: per report,
-    (18,) how much older than the joint_states stamp each servo's answer was [s]."""
+def _driver_reading_ages(reader, path) -> list[np.ndarray]:
+    """The servo driver's ``reading_age_ms`` reports in the bag's /diagnostics: per report,
+    (18,) how much older than the joint_states stamp each servo's reading was [s]."""
     conns = [c for c in reader.connections if c.topic == "/diagnostics"]
     out = []
     for conn, _t, raw in reader.messages(connections=conns):
@@ -105,14 +105,14 @@ def _driver_answer_ages(reader, path) -> list[np.ndarray]:
             if st.name != "kraby_rl: servo_driver":
                 continue
             for kv in st.values:
-                if kv.key == "answer_age_ms":
+                if kv.key == "reading_age_ms":
                     try:
                         ages = np.array([float(v) for v in kv.value.split()]) * 1e-3
                     except ValueError:
                         ages = np.array([])
                     if ages.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(ages)):
                         raise ValueError(f"bag {path!r}: servo_driver diagnostics "
-                                         f"answer_age_ms: expected {J.NUM_JOINTS} numbers "
+                                         f"reading_age_ms: expected {J.NUM_JOINTS} numbers "
                                          f"[ms], found {kv.value!r}")
                     out.append(ages)
     return out
@@ -121,8 +121,11 @@ def _driver_answer_ages(reader, path) -> list[np.ndarray]:
 def _wall_clock(path, states, cmds, q, command_timeout_s, jogs, ages=()):
     """A recording of the robot (the servo driver stamps joint_states with the time it
     read them: the real robot or the virtual bus); servo k's reading is older than the stamp
-    by the age of its answer, which the driver measures and reports in its diagnostics
-    (``answer_age_ms``; the median over the reports), plus ``SAMPLED_BEFORE_ANSWER_S``.
+    by the age of the middle of its transaction, which the driver measures and reports in
+    its diagnostics (``reading_age_ms``; the median over the reports), plus
+    ``SAMPLED_AFTER_MIDDLE_S``. Taking the middle assumes the link delays the request as
+    much as the answer (NTP's assumption): the answer's age alone left the answer's own delay
+    through a loaded host's pty unmodelled and moved the fitted friction by 24 %.
     Without those reports, the ages are modelled from the wire time (``READ_LAG_S``), which
     a real host exceeds: 0.62 ms per servo modelled, 0.8-1.0 measured on a 2-core host, and
     the fit took the 3 ms that servo 0's reading was older for slower servos and 10 % less
@@ -158,16 +161,16 @@ def _wall_clock(path, states, cmds, q, command_timeout_s, jogs, ages=()):
     if len(ages):
         age = np.median(np.array(ages), axis=0)
         if np.any(age < 0) or np.any(age > period):
-            raise ValueError(f"bag {path!r}: servo_driver diagnostics answer_age_ms: expected "
+            raise ValueError(f"bag {path!r}: servo_driver diagnostics reading_age_ms: expected "
                              f"ages from 0 to the {1e3 * period:.1f} ms period, found medians "
                              f"{np.round(age * 1e3, 3).tolist()} ms")
-        lag = age + SAMPLED_BEFORE_ANSWER_S
-        timing = (f"answers {1e3 * age[0]:.2f} ms (servo 0) to {1e3 * age[-1]:.2f} ms (last) "
-                  f"before the stamp (servo_driver diagnostics)")
+        lag = age - SAMPLED_AFTER_MIDDLE_S
+        timing = (f"readings {1e3 * age[0]:.2f} ms (servo 0) to {1e3 * age[-1]:.2f} ms "
+                  f"(last) before the stamp (servo_driver diagnostics)")
     else:
         lag = READ_LAG_S
         timing = (f"{1e3 * READ_LAG_S[-1] * 2:.3f} ms per servo (modelled: no servo_driver "
-                  f"answer_age_ms diagnostics in the bag)")
+                  f"reading_age_ms diagnostics in the bag)")
     return {"q": q, "times": times, "events": events, "dt": period, "t0": t0,
             "clock": "wall", "commands": source, "read_lag_s": lag, "read_timing": timing}
 
@@ -184,9 +187,11 @@ READ_LAG_S = (J.NUM_JOINTS - np.arange(J.NUM_JOINTS) - 0.5) * (
 bag has no driver timing: the driver reads the 18 servos in order, one RAM read each
 (request out, 11 + 6 bytes back, 0.1 ms servo latency), and publishes after the last."""
 
-SAMPLED_BEFORE_ANSWER_S = (11 + 6) * _BYTE_S + 100e-6
-"""How long before its answer is in a servo sampled what it answers [s]: its response latency
-(0.1 ms) and the answer's 11 + 6 bytes on the wire."""
+SAMPLED_AFTER_MIDDLE_S = 0.5 * (len(P.ram_read(0, P.Ram.CALIBRATED_POSITION, 6)) * _BYTE_S
+                                - (11 + 6) * _BYTE_S - 100e-6)
+"""When a servo samples what it answers, after the middle of the transaction [s]: once the
+request is in (its bytes on the wire), before its response latency (0.1 ms) and the answer's
+11 + 6 bytes; negative (before the middle) at these sizes."""
 
 FREE_S = 2.0
 """Wall-clock replay: simulated time the torque-free robot lies before the recording [s]."""

@@ -97,6 +97,8 @@ class BusState:
         valid: (18,) bool, the servo answered this cycle.
         status_error: (18,) last status error byte per servo.
         connected: the port is open.
+        asked: (18,) monotonic time each servo's read request was sent [s] (NaN: none, or
+            not answered at the first try).
         answered: (18,) monotonic time each servo's answer was in [s] (NaN: none).
     """
 
@@ -108,6 +110,7 @@ class BusState:
     valid: np.ndarray
     status_error: np.ndarray
     connected: bool = True
+    asked: np.ndarray | None = None
     answered: np.ndarray | None = None
 
 
@@ -599,7 +602,7 @@ class HerkulexBus:
         diff = np.zeros(n)
         pw = np.zeros(n)
         valid = np.zeros(n, dtype=bool)
-        answered = np.full(n, np.nan)
+        asked, answered = np.full(n, np.nan), np.full(n, np.nan)
         length = 8 if pwm else 6
         now = time.monotonic()
         cal_k = self._cal_list
@@ -626,6 +629,7 @@ class HerkulexBus:
                 # descriptor, input to flush) goes on in transact(), which knows every case.
                 raw, sent = b"", None
                 if self._poll is not None and not self._dirty:
+                    asked[k] = time.monotonic()
                     self.send(req)
                     deadline = self._tx_free + wait_s
                     raw = self._receive(size, deadline)
@@ -635,6 +639,7 @@ class HerkulexBus:
                     _answered(h, raw[-2], raw[-1])
                     r = raw[9:]
                 else:
+                    asked[k] = np.nan           # answered later, perhaps to a repeat
                     retries = self.retries if h.online else 0
                     r = self.transact(req, sid, length, retries=retries, sent=sent).payload
             except PortUnavailable:
@@ -675,7 +680,7 @@ class HerkulexBus:
         se = np.array([self.health[i].status_error for i in self.ids])
         return BusState(stamp=now, position=q, velocity=w, effort=effort, pwm=pw,
                         valid=valid, status_error=se, connected=self.connected,
-                        answered=answered)
+                        asked=asked, answered=answered)
 
     def health_report(self) -> dict:
         """{servo id: counters and last status} plus bus-wide figures."""

@@ -87,7 +87,7 @@ class ServoDriverNode(ros.Node):
         self.overruns = 0
         self.cycles = 0
         self.cycle_ms = []
-        self._answer_age = [0.0, 0]     # sum of (18,) answer ages [s], whole cycles summed
+        self._reading_age = [0.0, 0]    # sum of (18,) reading ages [s], cycles summed
         self.running = True
         self.priority = "normal (KRABY_REALTIME=0)"
         self._diag_last = (time.monotonic(), 0, 0)     # time, cycles, overruns
@@ -167,9 +167,12 @@ class ServoDriverNode(ros.Node):
                 st = self.bus.read_state(pwm=self.p["read_effort"], between=self._stop_now)
                 effort = st.effort if self.p["read_effort"] else None
                 js = C.joint_state(self, st.position, st.velocity, effort)
-                if st.valid.all():      # how much older than the stamp each answer is
-                    self._answer_age[0] += time.monotonic() - st.answered
-                    self._answer_age[1] += 1
+                # how much older than the stamp each reading is: from the middle of its
+                # transaction (the link's delays, unknown, taken as equal both ways)
+                age = time.monotonic() - 0.5 * (st.asked + st.answered)
+                if np.all(np.isfinite(age)):
+                    self._reading_age[0] += age
+                    self._reading_age[1] += 1
                 self.js_pub.publish(js)
                 self._report_faults(st.status_error)
                 with self.lock:
@@ -235,15 +238,15 @@ class ServoDriverNode(ros.Node):
             level, message = C.WARN, (f"bus loop at {rate:.1f} Hz of {want:g} Hz, "
                                       f"{100 * share:.0f} % of cycles overran")
         cycle = np.array(self.cycle_ms or [0.0])
-        (age_s, age_n), self._answer_age = self._answer_age, [0.0, 0]
+        (age_s, age_n), self._reading_age = self._reading_age, [0.0, 0]
         values = {"torque": self.torque, "estop": self.estop.is_set(), "cycles": self.cycles,
                   "rate_hz": f"{rate:.1f}", "priority": self.priority,
                   "estop_priority": self.executor_priority,
                   "overruns": self.overruns, "cycle_p99_ms": f"{np.percentile(cycle, 99):.2f}",
-                  # how much older than the joint_states stamp each servo's answer was, mean
-                  # over this period's whole cycles [ms], joint order (kraby sysid times
-                  # each reading by it)
-                  **({"answer_age_ms": " ".join(f"{1e3 * a:.3f}" for a in age_s / age_n)}
+                  # how much older than the joint_states stamp each servo's reading was (the
+                  # middle of its transaction), mean over this period's whole cycles [ms],
+                  # joint order (kraby sysid times each reading by it)
+                  **({"reading_age_ms": " ".join(f"{1e3 * a:.3f}" for a in age_s / age_n)}
                      if age_n else {}),
                   **{f"bus_{k}": v for k, v in health["bus"].items()}}
         for sid, h in health["servos"].items():
