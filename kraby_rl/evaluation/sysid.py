@@ -102,19 +102,17 @@ def _driver_reading_ages(reader, path) -> list[np.ndarray]:
     out = []
     for conn, _t, raw in reader.messages(connections=conns):
         for st in reader.deserialize(raw, conn.msgtype).status:
-            if st.name != "kraby_rl: servo_driver":
+            value = {kv.key: kv.value for kv in st.values}.get("reading_age_ms")
+            if st.name != "kraby_rl: servo_driver" or value is None:
                 continue
-            for kv in st.values:
-                if kv.key == "reading_age_ms":
-                    try:
-                        ages = np.array([float(v) for v in kv.value.split()]) * 1e-3
-                    except ValueError:
-                        ages = np.array([])
-                    if ages.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(ages)):
-                        raise ValueError(f"bag {path!r}: servo_driver diagnostics "
-                                         f"reading_age_ms: expected {J.NUM_JOINTS} numbers "
-                                         f"[ms], found {kv.value!r}")
-                    out.append(ages)
+            try:
+                ages = np.array([float(v) for v in value.split()]) * 1e-3
+            except ValueError:
+                ages = np.array([])
+            if ages.shape != (J.NUM_JOINTS,) or not np.all(np.isfinite(ages)):
+                raise ValueError(f"bag {path!r}: servo_driver diagnostics reading_age_ms: "
+                                 f"expected {J.NUM_JOINTS} numbers [ms], found {value!r}")
+            out.append(ages)
     return out
 
 
@@ -129,15 +127,14 @@ def _wall_clock(path, states, cmds, q, command_timeout_s, jogs, ages=()):
     Without those reports, the ages are modelled from the wire time (``READ_LAG_S``), which
     a real host exceeds: 0.62 ms per servo modelled, 0.8-1.0 measured on a 2-core host, and
     the fit took the 3 ms that servo 0's reading was older for slower servos and 10 % less
-    friction. What the servos were sent, and
-    when, is the driver's ``servo/jog`` (stamped as the packet left; the servos act once it
-    has arrived, ``JOG_WIRE_S`` later). A bag without it (another driver) gets the commands
-    rebuilt from the driver's cycle: it reads the servos, publishes, then sends the newest
-    joint command it holds, so a cycle applies the last one stamped before its joint_states,
-    at that stamp; ambiguous when the shield's commands are stamped within a millisecond or
-    two of the joint states. Before its first command the driver holds the servos braked
-    where they lay (the robot powers up torque-free and collapses onto its belly before the
-    driver starts)."""
+    friction. What the servos were sent, and when, is the driver's ``servo/jog`` (stamped as
+    the packet left; the servos act once it has arrived, ``JOG_WIRE_S`` later). A bag
+    without it (another driver) gets the commands rebuilt from the driver's cycle: it reads
+    the servos, publishes, then sends the newest joint command it holds, so a cycle applies
+    the last one stamped before its joint_states, at that stamp; ambiguous when the shield's
+    commands are stamped within a millisecond or two of the joint states. Before its first
+    command the driver holds the servos braked where they lay (the robot powers up
+    torque-free and collapses onto its belly before the driver starts)."""
     t0 = states[0][0]
     times = np.array([s[0] for s in states]) - t0
     period = float(np.median(np.diff(times)))
@@ -245,7 +242,7 @@ def _simulate_wall(rec: dict, params: dict) -> np.ndarray:
         servo.enabled[:] = True
         delay = int(params["latency_steps"]) * rec["dt"]
         events = [(t + delay + origin, cmd) for t, cmd in rec["events"]]
-        sample_t = rec["times"][:, None] - rec.get("read_lag_s", READ_LAG_S)[None, :] + origin
+        sample_t = rec["times"][:, None] - rec["read_lag_s"][None, :] + origin
         out = np.full(rec["q"].shape, np.nan)
         end = float(sample_t.max()) + physics_dt
         e, prev_q, prev_t = 0, world.joint_states()[0], world.t

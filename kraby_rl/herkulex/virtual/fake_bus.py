@@ -31,7 +31,7 @@ def _wait_until(clock, t: float, spin_s: float = 0.001) -> None:
     """Sleep, then spin the last ``spin_s``, until ``clock() >= t`` (a sleeping process
     wakes up tens of microseconds late; a servo's UART does not). Only the last ``spin_s``
     spins: a reply is due 0.3-0.6 ms after its request, and spinning all of that (as this
-    did when it slept only waits over ``spin_s`` + 0.5 ms) kept a CPU 85 % busy at
+    did when it slept only waits over ``spin_s`` + 0.5 ms) kept 39 % of a CPU busy at
     real-time priority, starving the kernel worker that moves pty bytes to the driver."""
     left = t - clock()
     if left > spin_s:
