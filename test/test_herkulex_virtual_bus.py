@@ -203,3 +203,37 @@ def test_a_read_is_answered_from_sensors_at_most_one_step_old_and_a_write_acts_o
     bus.receive(P.ram_write(3, P.Ram.TORQUE_CONTROL, [P.Torque.ON]), 1.0 + 3.9 * step)
     assert bus.t >= 1.0 + 3 * step and Counting.steps - n >= 0
     assert bus.t <= 1.0 + 3.9 * step + 0.6e-3      # the write's own wire time on top
+
+
+def test_a_step_is_driven_by_the_setpoint_at_its_start_and_a_read_carries_the_angle_forward():
+    """Timing as ``KrabyWorld.substep`` and ``kraby sysid``'s replay have it: the physics
+    step from t to t + dt follows the trajectory's setpoint at t (the end's ran every servo
+    one step ahead), and a reading between steps is the last step's angle carried forward at
+    its speed to the read's time (the step's angle alone was 2-6 ms old)."""
+    from kraby_rl.herkulex.virtual.joints import FirstOrderJoints
+    from kraby_rl.herkulex.virtual.servo import MAX_CARRY_S
+
+    class Recording(FirstOrderJoints):
+        def step(self, dt, mode, sp, sv, blocked):
+            self.seen = sp.copy()
+            return super().step(dt, mode, sp, sv, blocked)
+    bus = VirtualBus(Recording(), timing=False)
+    step = bus.joints.step_s
+    bus.receive(P.ram_write(P.BROADCAST_ID, P.Ram.TORQUE_CONTROL, [P.Torque.ON]), 0.0)
+    bus.advance(10 * step)
+    servo = bus.servos[0]
+    before = servo.joint_command(bus.t)[1]
+    goal = int(round(servo.abs_pos - servo.calibration)) + 300
+    bus.receive(P.s_jog(20, [P.Jog(0, goal)]), bus.t)      # a move starting on a step
+    bus.advance(bus.t + step)
+    assert bus.joints.seen[0] == pytest.approx(before, abs=1e-12)  # not yet moved at t
+    bus.advance(bus.t + 25 * step)                          # past the acceleration
+    assert abs(servo.abs_vel) > 900                         # moving [counts/s]
+    t = bus.t + 0.9 * step
+    got = ask(bus, P.ram_read(0, P.Ram.CALIBRATED_POSITION, 2), t)[0]
+    carried = servo.abs_pos + servo.abs_vel * (t - bus.t)
+    assert got.position(P.Ram.CALIBRATED_POSITION) == int(round(carried)) - servo.calibration
+    assert abs(carried - servo.abs_pos) >= 1                # a count or more: it matters
+    # a bus held up for longer carries the angle no further than MAX_CARRY_S
+    assert servo.position_at(bus.t + 1.0) == pytest.approx(
+        servo.abs_pos + servo.abs_vel * MAX_CARRY_S)

@@ -214,6 +214,8 @@ class HerkulexBus:
         self._poll = None
         self._read_requests = {}
         self._tx_free = 0.0
+        self.sent_at = float("nan")
+        """Monotonic time [s] the last request without an answer (send()) left the process."""
         self._dirty = False
         self._next_open = 0.0
         self._delay = self.backoff[0]
@@ -334,6 +336,7 @@ class HerkulexBus:
         self.stats["bytes_out"] += len(packet)
         # when the UART will have shifted out everything written so far
         now = time.monotonic()
+        self.sent_at = now
         self._tx_free = (now if now > self._tx_free else self._tx_free) \
             + len(packet) * self.byte_s
 

@@ -82,14 +82,16 @@ class VirtualBus:
         step = self.joints.step_s
         while self.t + step <= t + 1e-12:
             tc = self.t + step
-            cmds = [s.joint_command(tc) for s in self.servos]
+            # the setpoint at the step's start drives the step, as in KrabyWorld.substep
+            # (the end's ran every servo a physics step ahead of its trajectory)
+            cmds = [s.joint_command(self.t) for s in self.servos]
             mode = np.array([c[0] for c in cmds])
             sp = np.array([c[1] for c in cmds])
             sv = np.array([c[2] for c in cmds])
             blocked = np.array([s.blocked for s in self.servos])
             q, w, duty = self.joints.step(step, mode, sp, sv, blocked)
             for i, s in enumerate(self.servos):
-                s.joint_measured(float(q[i]), float(w[i]), float(duty[i]))
+                s.joint_measured(float(q[i]), float(w[i]), float(duty[i]), tc)
                 s.update(tc, step)
             self.t = tc
             if t - self.t > 1.0:     # far behind (process paused): skip, do not replay

@@ -31,6 +31,9 @@ EEPROM_DEFAULTS = {
 EEP_READ_ONLY = range(0, 4)
 RAM_READ_ONLY_FROM = 54
 SD_READ_ONLY = P.SD_MOVING | P.SD_INPOSITION | P.SD_MOTOR_ON
+MAX_CARRY_S = 0.012
+"""The longest a reading carries the physics' last angle forward at its speed [s] (three
+PyBullet steps; longer means the bus was paused, and the angle stays)."""
 
 
 def factory_eeprom(servo_id: int, calibration: int = 0) -> bytearray:
@@ -83,6 +86,7 @@ class VirtualServo:
         self.abs_pos = float(zero_counts + mount)
         self.abs_vel = 0.0
         self.duty = 0.0
+        self.measured_t = 0.0
         self.blocked = False
         """Fault injection: an external load holds the joint (it stalls, PWM saturates)."""
         self.supply_v = 7.4
@@ -156,12 +160,24 @@ class VirtualServo:
         k = self.direction * COUNT_RAD
         return self.torque, (sp - self.zero_counts - self.mount) * k, sv * k
 
-    def joint_measured(self, q: float, w: float, duty: float) -> None:
-        """Store the joint's angle [rad], speed [rad/s] and duty (-1..1) after a step."""
+    def joint_measured(self, q: float, w: float, duty: float, t: float = 0.0) -> None:
+        """Store the joint's angle [rad], speed [rad/s] and duty (-1..1) after a step that
+        ended at ``t`` [s]."""
         k = self.direction * COUNT_RAD
         self.abs_pos = q / k + self.zero_counts + self.mount
         self.abs_vel = w / k
         self.duty = duty
+        self.measured_t = t
+
+    def position_at(self, t: float) -> float:
+        """The position [absolute counts] a read at ``t`` [s] samples: the physics runs in
+        whole steps behind the bus (a reply does not wait for a step), so the last step's
+        angle is carried forward at its speed to ``t``. A servo samples its sensor when
+        asked; answering with the step's angle made every reading 2-6 ms old (the serve loop's
+        last step, or one step before the request while the host talks), which ``kraby
+        sysid``, timing readings by the transaction, read as a faster servo and more
+        friction."""
+        return self.abs_pos + self.abs_vel * min(max(t - self.measured_t, 0.0), MAX_CARRY_S)
 
     def update(self, t: float, dt: float) -> None:
         """Error checks over the last ``dt`` seconds (overload, voltage) and their policies."""
@@ -220,7 +236,7 @@ class VirtualServo:
     def _refresh(self, t: float) -> None:
         """Write the live values into the read-only RAM registers."""
         r = self.ram
-        absolute = int(round(self.abs_pos))
+        absolute = int(round(self.position_at(t)))
         cal = max(0, min(1023, absolute - self.calibration))
         r[P.Ram.STATUS_DETAIL] = self.status_detail(t)
         r[P.Ram.VOLTAGE] = max(0, min(255, self.voltage_raw()))
