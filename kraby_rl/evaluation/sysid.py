@@ -324,10 +324,10 @@ def fit(rec: dict, free=CONTINUOUS, latencies=range(MAX_LATENCY + 1), maxfev=40,
         x0 = [best[0][k] for k in free]
         simplex = _simplex(x0, 0.95)
         if len(names) > len(free):
-            x0 = x0 + [JOG_DELAY_START_MS[0]]
-            simplex = np.vstack([np.hstack([simplex, np.full((len(simplex), 1),
-                                                              JOG_DELAY_START_MS[0])]),
-                                 [x0[:-1] + [JOG_DELAY_START_MS[1]]]])
+            start, other = JOG_DELAY_START_MS
+            column = np.full((len(simplex), 1), start)
+            simplex = np.vstack([np.hstack([simplex, column]), [x0 + [other]]])
+            x0 = x0 + [start]
         params, rms, n = search({**NOMINAL, "latency_steps": best[0]["latency_steps"]},
                                 names, x0, refine, simplex)
         say(f"refined at latency {params['latency_steps']}", params, rms, n, names)
