@@ -78,7 +78,8 @@ class VirtualBus:
     # --- time ------------------------------------------------------------------------
     def advance(self, t: float) -> None:
         """Run the joints and the servos' error checks up to time ``t`` [s], in whole steps
-        of the joint model (sensor values are at most one step old, as a servo's are)."""
+        of the joint model (a read carries the last step's angle forward to its time:
+        ``VirtualServo.position_at``)."""
         step = self.joints.step_s
         while self.t + step <= t + 1e-12:
             tc = self.t + step
@@ -127,10 +128,9 @@ class VirtualBus:
             if isinstance(item, P.BadFrame):
                 self._bad_frame(item, done)
                 continue
-            # A read is answered from sensor values up to one joint step old (a servo
-            # samples its sensors, it does not integrate its motor on demand), so the
-            # physics the serve loop runs between requests is not redone in the reply path;
-            # anything else acts at its exact time.
+            # A read is answered from the physics the serve loop ran between requests, not
+            # redone in the reply path (its angle carried forward to the read's time at the
+            # step's speed); anything else acts at its exact time.
             self.advance(done - self.joints.step_s if item.cmd in _READ_CMDS else done)
             reply = self._dispatch(item, done)
             if reply is not None:
