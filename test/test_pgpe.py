@@ -28,6 +28,8 @@ TINY = {"env": {"episode_s": 0.5}, "algo_kwargs": {"popsize": 4}}
                                   r"found 'cpg'"),
     ({"pgpe": {"actors": 2}}, r"'pgpe': unknown key 'actors'; allowed: target .*num_actors"),
     ({"pgpe": {"num_actors": 0}}, r"'pgpe': num_actors: expected a whole number >= 1, found 0"),
+    ({"pgpe": {"fitness": "fast"}}, r"'pgpe': fitness: expected one of \('speed', 'tracking'\), "
+                                    r"found 'fast'"),
     ({"pgpe": {"command": [0.4, 0]}}, r"'pgpe': command: expected \[vx, vy, yaw_rate\]"),
     ({"algo_kwargs": {"pop_size": 8}},
      r"'algo_kwargs' \(pgpe': unknown key 'pop_size'.*popsize"),
@@ -53,7 +55,7 @@ def test_gait_coordinates_and_fitness():
     x = E.encode_gait(default)
     assert np.all(np.abs(x) <= 1)
     assert E.decode_gait(x) == pytest.approx(default)
-    lo = E.decode_gait([-5, -5, -5, -5])           # clipped onto the ranges
+    lo = E.decode_gait([-5] * len(E.GAIT_BOUNDS))  # clipped onto the ranges
     assert lo == {k: b[0] for k, b in E.GAIT_BOUNDS.items()}
     assert E.GAIT_BOUNDS["clock_hz"][1] <= 3.0      # never past the plausible step frequency
     good = {"vx": 0.3, "vy": 0.0, "slip_mean": 0.01, "step_freq_hz": 2.5,
@@ -64,6 +66,13 @@ def test_gait_coordinates_and_fitness():
                   {"fell": True}, {"vx": 0.2}):
         assert E.gait_fitness({**good, **worse}, cmd) < E.gait_fitness(good, cmd), worse
     assert E.gait_fitness({**good, "vx": -0.3}, [-0.4, 0, 0]) == pytest.approx(0.3)
+    # tracking: progress counts up to the command, heading drift over 10 deg costs
+    slow = [0.15, 0.0, 0.0]
+    straight = {**good, "heading_change_deg": 5.0}
+    assert E.gait_fitness(straight, slow, tracking=True) == pytest.approx(0.15)
+    assert E.gait_fitness({**straight, "vx": 0.12}, slow, tracking=True) == pytest.approx(0.12)
+    assert E.gait_fitness({**straight, "heading_change_deg": -30.0}, slow,
+                          tracking=True) == pytest.approx(0.15 - 0.1)
 
 
 def _tiny(path, out, **extra):

@@ -108,11 +108,12 @@ def test_env_draws_terrain_per_episode_and_heights_are_above_the_ground():
         env.close()
 
 
-def test_a_step_higher_than_the_foot_lift_stops_the_tripod_gait():
-    """The gait lifts its feet 2 cm: a 1 cm step is walked over, a 4 cm one stops it (the
-    situation the learning issue is about)."""
+@pytest.mark.parametrize("lift", [0.02, 0.045])
+def test_a_step_higher_than_the_foot_lift_stops_the_tripod_gait(lift):
+    """The default gait lifts its feet 2 cm: a 1 cm step is walked over, a 4 cm one stops
+    it (the situation the learning issue is about); lifting them 4.5 cm, it climbs 4 cm."""
     env = gym.make("kraby_rl/Hexapod-v0", action_mode="gait_residual", command=[0.15, 0, 0],
-                   zero_command_prob=0.0, episode_s=10.0).unwrapped
+                   zero_command_prob=0.0, episode_s=10.0, gait_lift_m=lift).unwrapped
     try:
         def forward(size):
             env.reset(seed=0, options={"terrain": {"kind": "steps", "size": size}})
@@ -122,7 +123,10 @@ def test_a_step_higher_than_the_foot_lift_stops_the_tripod_gait():
                     break
             return info["base_pos"][0]
         assert forward(0.01) > 1.0
-        assert forward(0.04) < 0.45        # the step is 0.30 m ahead of the start
+        if lift < 0.04:
+            assert forward(0.04) < 0.45    # the step is 0.30 m ahead of the start
+        else:
+            assert forward(0.04) > 1.0
     finally:
         env.close()
 

@@ -7,12 +7,14 @@ Two things can be searched (the config's ``pgpe.target``):
   fitness is the episode return, running observation statistics are collected by every
   actor and merged);
 * ``gait``: the tripod gait's own parameters (step frequency ``clock_hz``, ``gait_duty``,
-  ``gait_lift_m``, ``gait_stride_scale``) for the fastest gait that stays plausible at a
-  fixed forward command (``pgpe.command``): fitness = progress speed along the command
-  minus penalties for stance slip over ``SLIP_MARGIN``, step frequency over
-  ``FREQ_MARGIN``, torque-speed envelope violations and falls (``gait_fitness``). The
-  result is a gait config ``HexapodEnv`` accepts, exported as a ``gait_residual`` policy
-  whose residual is zero.
+  ``gait_lift_m``, ``gait_stride_scale``) for the fastest gait that
+  stays plausible at a fixed forward command (``pgpe.command``): fitness = progress speed
+  along the command minus penalties for stance slip over ``SLIP_MARGIN``, step frequency
+  over ``FREQ_MARGIN``, torque-speed envelope violations and falls (``gait_fitness``).
+  With ``pgpe.fitness: tracking`` the progress counts only up to the command and heading
+  drift over ``DRIFT_MARGIN_DEG`` is penalised too: the gait that follows the command best
+  over whatever the env draws per episode (terrain, faults). The result is a gait config
+  ``HexapodEnv`` accepts, exported as a ``gait_residual`` policy whose residual is zero.
 
 Fitness is evaluated in parallel by EvoTorch's Ray actors (``pgpe.num_actors``; a local
 Ray is started for the run on 127.0.0.1 only, dashboard and usage reports off:
@@ -41,20 +43,26 @@ from kraby_rl.training.ray_local import start_ray
 
 TARGETS = ("linear", "gait")
 GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.75),
-               "gait_lift_m": (0.01, 0.04), "gait_stride_scale": (0.8, 1.25)}
+               "gait_lift_m": (0.01, 0.06), "gait_stride_scale": (0.8, 1.25)}
 """Searched gait parameters and their ranges (the step frequency stays <= 3 Hz)."""
 SLIP_MARGIN = 0.025
 """[m/s] stance slip the gait fitness starts penalising (the plausibility limit is 0.03)."""
 FREQ_MARGIN = 2.9
 """[Hz] measured step frequency the gait fitness starts penalising (limit 3 Hz)."""
+DRIFT_MARGIN_DEG = 10.0
+"""[deg] heading drift in an episode that ``tracking`` fitness starts penalising (the
+robustness gate's limit is 20 deg in 20 s)."""
+FITNESS = ("speed", "tracking")
 PGPE_KEYS = {
     "target": "linear (a linear policy) or gait (the tripod gait's parameters)",
     "num_actors": "parallel Ray actors evaluating fitness (1: in this process)",
     "num_episodes": "episodes per fitness evaluation",
     "command": "gait: the forward command [vx, vy, yaw_rate] the gait is tuned at",
+    "fitness": "gait: speed (the fastest plausible gait) or tracking (progress up to the "
+               "command, heading drift penalised)",
 }
 PGPE_DEFAULTS = {"target": "linear", "num_actors": 2, "num_episodes": 1,
-                 "command": [0.4, 0.0, 0.0]}
+                 "command": [0.4, 0.0, 0.0], "fitness": "speed"}
 
 
 def pgpe_section(cfg: TrainConfig) -> dict:
@@ -68,6 +76,8 @@ def pgpe_section(cfg: TrainConfig) -> dict:
     sec = {**PGPE_DEFAULTS, **given}
     if sec["target"] not in TARGETS:
         raise ValueError(f"target: expected one of {TARGETS}, found {sec['target']!r}")
+    if sec["fitness"] not in FITNESS:
+        raise ValueError(f"fitness: expected one of {FITNESS}, found {sec['fitness']!r}")
     for key in ("num_actors", "num_episodes"):
         v = sec[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -108,13 +118,18 @@ def encode_gait(params: dict) -> np.ndarray:
                      for k, (lo, hi) in GAIT_BOUNDS.items()])
 
 
-def gait_fitness(figures: dict, command) -> float:
+def gait_fitness(figures: dict, command, tracking: bool = False) -> float:
     """Fitness of one gait episode: progress speed along the command [m/s] minus
     ``10 * (slip - SLIP_MARGIN)+`` ``+ 0.5 * (step frequency - FREQ_MARGIN)+``
-    ``+ 10 * envelope violation fraction`` ``+ 1`` if it fell."""
+    ``+ 10 * envelope violation fraction`` ``+ 1`` if it fell. ``tracking``: the progress
+    counts up to the commanded speed only, and ``0.05 * (drift - DRIFT_MARGIN_DEG)+ / 10``
+    is subtracted (drift: the episode's heading change [deg])."""
     c = np.asarray(command[:2], dtype=float)
     direction = c / np.linalg.norm(c) if np.linalg.norm(c) > 0 else np.array([1.0, 0.0])
     speed = float(direction @ [figures["vx"], figures["vy"]])
+    if tracking:
+        speed = min(speed, float(np.linalg.norm(c))) - 0.05 * max(
+            0.0, abs(figures["heading_change_deg"]) - DRIFT_MARGIN_DEG) / 10.0
     return (speed - 10.0 * max(0.0, figures["slip_mean"] - SLIP_MARGIN)
             - 0.5 * max(0.0, figures["step_freq_hz"] - FREQ_MARGIN)
             - 10.0 * figures["envelope_violations"] - (1.0 if figures["fell"] else 0.0))
@@ -143,16 +158,17 @@ def _gait_problem_class():
         """Fitness of tripod-gait parameter vectors (``gait_fitness``); each evaluation's
         mean speed, slip, step frequency and falls ride along as evaluation data."""
 
-        def __init__(self, env_kwargs, command, seeds, num_actors):
+        def __init__(self, env_kwargs, command, seeds, num_actors, tracking=False):
             super().__init__("max", solution_length=len(GAIT_BOUNDS), initial_bounds=(-1, 1),
                              dtype=torch.float32, eval_data_length=5,
                              num_actors=num_actors if num_actors > 1 else None)
             self.env_kwargs, self.command, self.seeds = dict(env_kwargs), command, seeds
+            self.tracking = tracking
 
         def _evaluate(self, solution):
             params = decode_gait(solution.values.detach().cpu().numpy())
             eps = gait_episodes(params, self.env_kwargs, self.command, self.seeds)
-            fit = float(np.mean([gait_fitness(e, self.command) for e in eps]))
+            fit = float(np.mean([gait_fitness(e, self.command, self.tracking) for e in eps]))
             data = [np.mean([e[k] for e in eps]) for k in ("vx", "slip_mean",
                                                            "step_freq_hz",
                                                            "envelope_violations")]
@@ -173,7 +189,7 @@ def _problem(cfg: TrainConfig, sec: dict):
         seeds = [cfg.seed + k for k in range(sec["num_episodes"])]
         env_kwargs = {k: v for k, v in cfg.env.items() if k not in GAIT_BOUNDS}
         return _gait_problem_class()(env_kwargs, list(map(float, sec["command"])), seeds,
-                                     sec["num_actors"])
+                                     sec["num_actors"], sec["fitness"] == "tracking")
     from evotorch.neuroevolution import GymNE
     return GymNE(env=_env_factory(cfg), network="Linear(obs_length, act_length)",
                  observation_normalization=cfg.normalize_obs,
