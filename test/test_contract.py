@@ -147,7 +147,7 @@ def test_the_env_exposes_the_contract_it_was_built_with():
 
 # --- the defaults live in core/contract.py only ---------------------------------------------
 CONTRACT_NAMES = {"control_period_s", "clock_hz", "gait_duty", "gait_lift_m", "duty",
-                  "gait_stride_scale", "stride_scale",
+                  "gait_stride_scale", "stride_scale", "gait_pattern", "pattern",
                   "lift_m", "frequency_hz", "residual_scale", "action_mode",
                   "cmd_vel_timeout_s", "sensor_timeout_s"}
 

@@ -49,6 +49,31 @@ def test_a_torque_free_servo_gives_no_torque_and_a_limp_leg_turns_the_gait(env):
     assert abs(limp["turn"]) > 45            # the gait alone spins about the dead leg
 
 
+def test_a_ripple_gait_keeps_four_feet_down_and_walks_on_with_a_limp_middle_leg():
+    """gait_pattern ripple: each side's legs step back to front a third of a cycle apart;
+    at duty 0.75 at least four feet are in stance at every phase (the tripod has three), so
+    a limp middle leg that spins the tripod gait round leaves it walking straight on."""
+    from kraby_rl.core.gait import PATTERNS
+    phases = np.linspace(0.0, 1.0, 241)[:, None]
+    in_stance = ((phases + PATTERNS["ripple"]) % 1.0) < 0.75
+    assert in_stance.sum(axis=1).min() >= 4
+    assert (((phases + PATTERNS["tripod"]) % 1.0) < 0.5).sum(axis=1).min() == 3
+    gaits = {p: gym.make("kraby_rl/Hexapod-v0", action_mode="gait_residual",
+                         command=[0.15, 0, 0], zero_command_prob=0.0, episode_s=8.0,
+                         gait_pattern=p, gait_duty=0.75 if p == "ripple" else 0.5,
+                         gait_lift_m=0.05).unwrapped for p in ("tripod", "ripple")}
+    try:
+        tripod = walk(gaits["tripod"], FaultSpec.limp_leg("lm"))
+        ripple = walk(gaits["ripple"], FaultSpec.limp_leg("lm"))
+        healthy = walk(gaits["ripple"], FaultSpec())
+    finally:
+        for e in gaits.values():
+            e.close()
+    assert abs(tripod["turn"]) > 45                 # the tripod spins about the dead leg
+    assert abs(ripple["turn"]) < 15 and ripple["dx"] > 0.8 and not ripple["fell"]
+    assert abs(healthy["turn"]) < 15 and healthy["dx"] > 0.8
+
+
 def test_a_stuck_servo_holds_its_reset_position_and_a_weak_one_is_weaker(env):
     k = J.JOINT_NAMES.index("lm_femur")
     healthy = walk(env, FaultSpec(), steps=100)

@@ -26,7 +26,7 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
-from kraby_rl.core.gait import TripodGait
+from kraby_rl.core.gait import PATTERNS, TripodGait
 
 # --- the defaults (nowhere else) -----------------------------------------------------------
 CONTROL_PERIOD_S = 0.02
@@ -40,6 +40,8 @@ GAIT_LIFT_M = 0.02
 """Foot lift at mid-swing [m] (``gait_residual``)."""
 GAIT_STRIDE_SCALE = 1.0
 """Stride over the no-slip stride of the commanded velocity (``gait_residual``)."""
+GAIT_PATTERN = "tripod"
+"""Which legs step when: ``tripod`` or ``ripple`` (``core.gait.PATTERNS``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -75,6 +77,7 @@ class Contract:
     gait_duty: float = GAIT_DUTY
     gait_lift_m: float = GAIT_LIFT_M
     gait_stride_scale: float = GAIT_STRIDE_SCALE
+    gait_pattern: str = GAIT_PATTERN
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -117,6 +120,9 @@ class Contract:
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
                 if not ok:
                     problems.append(f"{name}: expected {want}, found {getattr(self, name)!r}")
+        if self.gait_pattern not in PATTERNS:
+            problems.append(f"gait_pattern: expected one of {sorted(PATTERNS)}, found "
+                            f"{self.gait_pattern!r}")
         if self.action_mode not in S.ACTION_MODES:
             problems.append(f"action_mode: expected one of {S.ACTION_MODES}, found "
                             f"{self.action_mode!r}")
@@ -176,15 +182,15 @@ class Contract:
         """How this contract's actions become joint targets."""
         return S.ActionDecoder(self.action_mode, self.clock_hz, self.gait_duty,
                                self.gait_lift_m, np.array(self.residual_scale),
-                               self.gait_stride_scale)
+                               self.gait_stride_scale, self.gait_pattern)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
 
     def tripod_gait(self) -> TripodGait:
-        """The open-loop tripod gait at this contract's clock, duty and lift."""
+        """The open-loop gait at this contract's clock, duty, lift, stride and pattern."""
         return TripodGait(self.clock_hz, self.gait_duty, self.gait_lift_m,
-                          self.gait_stride_scale)
+                          self.gait_stride_scale, self.gait_pattern)
 
     # --- metadata ----------------------------------------------------------------------
     def metadata(self) -> dict:
@@ -254,13 +260,13 @@ def _show(value):
 
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
-               "gait_stride_scale",
+               "gait_stride_scale", "gait_pattern",
                "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
-            "gait_stride_scale",
+            "gait_stride_scale", "gait_pattern",
             "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()

@@ -117,14 +117,15 @@ class ActionDecoder:
         duty, lift_m: tripod gait duty factor and foot lift [m] (``gait_residual``).
         residual_scale: (18,) radians per unit action of ``gait_residual``.
         stride_scale: the tripod gait's stride scale (``gait_residual``).
+        pattern: the gait's pattern, ``tripod`` or ``ripple`` (``gait_residual``).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
-                 residual_scale, stride_scale: float):
+                 residual_scale, stride_scale: float, pattern: str):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
-        self.gait = (TripodGait(clock_hz, duty, lift_m, stride_scale)
+        self.gait = (TripodGait(clock_hz, duty, lift_m, stride_scale, pattern)
                      if mode == "gait_residual" else None)
         scale = np.asarray(residual_scale, float)
         if scale.shape != (ACTION_SIZE,) or not np.all(np.isfinite(scale)) \

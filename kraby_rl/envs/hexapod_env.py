@@ -97,7 +97,8 @@ class HexapodEnv(KrabyWorldEnv):
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
-    (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``) at the
+    (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``,
+    ``gait_pattern``) at the
     observation's phase and command plus ``RESIDUAL_SCALE * a``. Either way clipped to the
     real robot's software clamps and sent to the servo model as one goal per control step.
 
@@ -137,6 +138,7 @@ class HexapodEnv(KrabyWorldEnv):
     gait_duty                   ``contract.GAIT_DUTY``           tripod gait duty factor
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     gait_stride_scale           ``contract.GAIT_STRIDE_SCALE``   tripod stride scale
+    gait_pattern                ``contract.GAIT_PATTERN``        "tripod" or "ripple"
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
@@ -160,6 +162,7 @@ class HexapodEnv(KrabyWorldEnv):
                  clock_hz: float = K.CLOCK_HZ, action_mode: str = K.ACTION_MODE,
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
                  gait_stride_scale: float = K.GAIT_STRIDE_SCALE,
+                 gait_pattern: str = K.GAIT_PATTERN,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -200,6 +203,7 @@ class HexapodEnv(KrabyWorldEnv):
                                        action_mode=action_mode, gait_duty=gait_duty,
                                        gait_lift_m=gait_lift_m,
                                        gait_stride_scale=gait_stride_scale,
+                                       gait_pattern=gait_pattern,
                                        spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None

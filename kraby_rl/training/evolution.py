@@ -42,7 +42,7 @@ from kraby_rl.training.config import TrainConfig
 from kraby_rl.training.ray_local import start_ray
 
 TARGETS = ("linear", "gait")
-GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.75),
+GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.85),
                "gait_lift_m": (0.01, 0.06), "gait_stride_scale": (0.8, 1.25)}
 """Searched gait parameters and their ranges (the step frequency stays <= 3 Hz)."""
 SLIP_MARGIN = 0.025
