@@ -155,10 +155,20 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
+RECORDER_RT_PRIORITY = 20
+"""The recorder's real-time priority (below the stack's nodes: policy 25, sim 30, shield 35).
+At normal priority, on a loaded machine, it matched a starting sim_node's writers after their
+first joint_states were out, and the bag lacked them (3 of 464 once in a CI-like run)."""
+
+
 def cmd_record(args):
+    from kraby_rl.core.realtime import disabled_by_env, raise_priority
     from .embedded.executor import spin_once
     if not args.topics and not args.all:
         raise tt.ToolError("record: name the topics to record, or give -a for every topic")
+    # before the middleware starts its threads, which inherit it
+    priority = ("normal (KRABY_REALTIME=0)" if disabled_by_env()
+                else raise_priority(RECORDER_RT_PRIORITY))
     node, graph = tt._session("kraby_record")
     recorder = None
     signal.signal(signal.SIGTERM, _interrupt)   # ros2 launch's SIGTERM closes the bag too
@@ -172,7 +182,8 @@ def cmd_record(args):
                                    "joint_states:=sensor_msgs/msg/JointState")
             expect[tt._resolve(node, name)] = type_name
         recorder = Recorder(node, graph, args.output, wanted, expect)
-        print(f"kraby record: ready ({len(recorder.expected)} topics subscribed ahead)",
+        print(f"kraby record: ready ({len(recorder.expected)} topics subscribed ahead; "
+              f"{priority})",
               file=sys.stderr, flush=True)
         start = next_poll = time.monotonic()
         while args.duration is None or time.monotonic() - start < args.duration:
