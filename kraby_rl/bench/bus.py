@@ -44,10 +44,10 @@ def _reference_cycle(bus: HerkulexBus, jog: bytes, requests, size: int) -> None:
 
 def run(cycles: int = 500, baudrate: int = 500_000, latency_us: float = 100.0,
         transport: str = "pty") -> dict:
-    from kraby_rl.core.realtime import disabled_by_env, raise_priority
+    from kraby_rl.core.realtime import take_priority
     args = ["--baud", str(baudrate), "--latency-us", str(latency_us)]
     args += ["--tcp", "--port", "0"] if transport == "tcp" else ["--pty"]
-    priority = "normal (KRABY_REALTIME=0)" if disabled_by_env() else raise_priority(40)
+    priority = take_priority(40)
     with FakeBusProcess(args) as fb:
         bus = HerkulexBus(fb.url, baudrate=baudrate)
         try:

@@ -47,7 +47,6 @@ class TripodGait:
             raise ValueError(f"stride_scale must be in [0.5, 2], found {stride_scale!r}")
         if pattern not in PATTERNS:
             raise ValueError(f"pattern must be one of {sorted(PATTERNS)}, found {pattern!r}")
-        self.pattern = pattern
         self.offsets = PATTERNS[pattern]
         self.frequency = float(frequency_hz)
         self.stride_scale = float(stride_scale)

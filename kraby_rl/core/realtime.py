@@ -35,3 +35,8 @@ def raise_priority(rt_priority: int = 40, nice: int = -10) -> str:
 def disabled_by_env() -> bool:
     """KRABY_REALTIME=0 leaves every thread at normal priority."""
     return os.environ.get("KRABY_REALTIME", "1").strip() in ("0", "false", "no", "off")
+
+
+def take_priority(rt_priority: int) -> str:
+    """``raise_priority(rt_priority)`` unless ``KRABY_REALTIME=0``; returns what it got."""
+    return "normal (KRABY_REALTIME=0)" if disabled_by_env() else raise_priority(rt_priority)

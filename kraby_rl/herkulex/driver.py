@@ -215,7 +215,7 @@ class HerkulexBus:
         self._read_requests = {}
         self._tx_free = 0.0
         self.sent_at = float("nan")
-        """Monotonic time [s] the last request without an answer (send()) left the process."""
+        """Monotonic time [s] the last ``send()`` returned (a jog's, read right after it)."""
         self._dirty = False
         self._next_open = 0.0
         self._delay = self.backoff[0]

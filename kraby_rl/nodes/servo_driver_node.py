@@ -18,7 +18,7 @@ import numpy as np
 
 from kraby_rl import ros
 from kraby_rl.core import joints as J
-from kraby_rl.core.realtime import disabled_by_env, raise_priority
+from kraby_rl.core.realtime import disabled_by_env, raise_priority, take_priority
 from kraby_rl.herkulex import protocol as P
 from kraby_rl.herkulex import units as U
 from kraby_rl.herkulex.driver import HerkulexBus, PortUnavailable
@@ -96,8 +96,7 @@ class ServoDriverNode(ros.Node):
         # priority above the bus thread's, and the interpreter hands the GIL over within
         # 0.5 ms instead of 5 ms, so a stop never waits behind a read cycle's Python code.
         sys.setswitchinterval(GIL_SWITCH_S)
-        self.executor_priority = ("normal (KRABY_REALTIME=0)" if disabled_by_env()
-                                  else raise_priority(BUS_RT_PRIORITY + 5))
+        self.executor_priority = take_priority(BUS_RT_PRIORITY + 5)
         self._priority_set = threading.Event()
         self.thread = threading.Thread(target=self.loop, name="herkulex-bus", daemon=True)
         self.thread.start()

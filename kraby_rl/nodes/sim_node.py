@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from kraby_rl import ros
-from kraby_rl.core.realtime import disabled_by_env, raise_priority
+from kraby_rl.core.realtime import take_priority
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, rosgraph_msgs, sensor_msgs, std_msgs
 from kraby_rl.ros.runner import main_for
@@ -88,9 +88,8 @@ class SimNode(ros.Node):
         self.create_timer(period / p["real_time_factor"], self.tick)
         self.create_timer(1.0, self.publish_diagnostics)
         # faster than real time it would take a whole core at real-time priority: not then
-        self.priority = ("normal (KRABY_REALTIME=0)" if disabled_by_env() else
-                         "normal (faster than real time)" if p["real_time_factor"] > 1 else
-                         raise_priority(SIM_RT_PRIORITY))
+        self.priority = ("normal (faster than real time)" if p["real_time_factor"] > 1
+                         else take_priority(SIM_RT_PRIORITY))
         self.get_logger().info(f"PyBullet at {p['rate_hz']:g} Hz x{p['real_time_factor']:g} "
                                f"real time (priority {self.priority}); braked until the "
                                f"first joint_commands")

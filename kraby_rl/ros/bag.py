@@ -162,13 +162,12 @@ first joint_states were out, and the bag lacked them (3 of 464 once in a CI-like
 
 
 def cmd_record(args):
-    from kraby_rl.core.realtime import disabled_by_env, raise_priority
+    from kraby_rl.core.realtime import take_priority
     from .embedded.executor import spin_once
     if not args.topics and not args.all:
         raise tt.ToolError("record: name the topics to record, or give -a for every topic")
     # before the middleware starts its threads, which inherit it
-    priority = ("normal (KRABY_REALTIME=0)" if disabled_by_env()
-                else raise_priority(RECORDER_RT_PRIORITY))
+    priority = take_priority(RECORDER_RT_PRIORITY)
     node, graph = tt._session("kraby_record")
     recorder = None
     signal.signal(signal.SIGTERM, _interrupt)   # ros2 launch's SIGTERM closes the bag too

@@ -273,8 +273,8 @@ def main(argv=None) -> int:
     server = FakeBusServer(bus, transport, control_fd=sys.stdin.fileno())
     # The virtual bus stands in for 18 servos, which are hardware: a busy host does not make
     # a real servo answer late, so the simulator gets the highest priority it may have.
-    from kraby_rl.core.realtime import disabled_by_env, raise_priority
-    priority = "normal (KRABY_REALTIME=0)" if disabled_by_env() else raise_priority(50)
+    from kraby_rl.core.realtime import take_priority
+    priority = take_priority(50)
     if priority.startswith("SCHED_"):
         server.realtime()
 
