@@ -12,7 +12,8 @@ Two kinds of keys:
   version) and history, joint order, default pose, action scale, residual scale, clamps. A
   policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
-  duty and lift, sensor timeouts, observation spec version (1 or 2). A runner adopts the
+  duty, lift, stride, pattern and heading gain, sensor timeouts, observation spec version
+  (1, 2 or 3). A runner adopts the
   policy's values, unless it pins one (a node parameter): then a policy with another value
   is refused.
 """
@@ -42,6 +43,9 @@ GAIT_STRIDE_SCALE = 1.0
 """Stride over the no-slip stride of the commanded velocity (``gait_residual``)."""
 GAIT_PATTERN = "tripod"
 """Which legs step when: ``tripod`` or ``ripple`` (``core.gait.PATTERNS``)."""
+GAIT_HEADING_GAIN = 0.0
+"""[1/s] the gait's heading hold (yaw rate per radian of heading error; spec version 3);
+0: the gait walks open loop (``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -78,6 +82,7 @@ class Contract:
     gait_lift_m: float = GAIT_LIFT_M
     gait_stride_scale: float = GAIT_STRIDE_SCALE
     gait_pattern: str = GAIT_PATTERN
+    gait_heading_gain: float = GAIT_HEADING_GAIN
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -95,8 +100,8 @@ class Contract:
         problems = []
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
-                     "gait_stride_scale", "state_timeout_s", "sensor_timeout_s",
-                     "cmd_vel_timeout_s"):
+                     "gait_stride_scale", "gait_heading_gain", "state_timeout_s",
+                     "sensor_timeout_s", "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):
@@ -115,6 +120,8 @@ class Contract:
                     ("gait_lift_m", 0 <= self.gait_lift_m <= 0.1, "a lift in [0, 0.1] m"),
                     ("gait_stride_scale", 0.5 <= self.gait_stride_scale <= 2.0,
                      "a stride scale in [0.5, 2]"),
+                    ("gait_heading_gain", 0 <= self.gait_heading_gain <= 10,
+                     "a gain in [0, 10] [1/s]"),
                     ("state_timeout_s", self.state_timeout_s > 0, "a time > 0 [s]"),
                     ("sensor_timeout_s", self.sensor_timeout_s > 0, "a time > 0 [s]"),
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
@@ -129,6 +136,12 @@ class Contract:
         if not problems and self.spec_version not in S.SPEC_FIELDS:
             problems.append(f"spec_version: expected one of {sorted(S.SPEC_FIELDS)}, found "
                             f"{self.spec_version!r}")
+        if not problems and self.gait_heading_gain and (
+                self.spec_version < 3 or self.action_mode != "gait_residual"):
+            problems.append(f"gait_heading_gain: a heading hold needs action_mode "
+                            f"gait_residual and spec_version >= 3 (its heading_err), found "
+                            f"{self.gait_heading_gain!r} with {self.action_mode!r} and spec "
+                            f"version {self.spec_version!r}")
         if self.obs_fields is None:
             set_("obs_fields", _fields(self.spec_version)
                  if self.spec_version in S.SPEC_FIELDS else ())
@@ -182,7 +195,8 @@ class Contract:
         """How this contract's actions become joint targets."""
         return S.ActionDecoder(self.action_mode, self.clock_hz, self.gait_duty,
                                self.gait_lift_m, np.array(self.residual_scale),
-                               self.gait_stride_scale, self.gait_pattern)
+                               self.gait_stride_scale, self.gait_pattern,
+                               self.gait_heading_gain)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
@@ -260,13 +274,13 @@ def _show(value):
 
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
-               "gait_stride_scale", "gait_pattern",
+               "gait_stride_scale", "gait_pattern", "gait_heading_gain",
                "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
-            "gait_stride_scale", "gait_pattern",
+            "gait_stride_scale", "gait_pattern", "gait_heading_gain",
             "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()

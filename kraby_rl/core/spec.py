@@ -18,15 +18,22 @@ index    meaning                       unit      source on the robot
 Version 2 (shape (119,)) appends ``joint_err`` (65-118): for each of the last 3 control
 periods, newest first, the targets sent minus the joint angles measured a period later,
 order ``JOINT_NAMES`` [rad]: a blocked foot or a torque-free leg shows as joints that do not
-follow. Both versions are built by ``ObservationBuilder`` (env and node alike).
+follow. Version 3 (shape (120,)) appends ``heading_err`` (119): the commanded yaw rate
+minus the gyro's, integrated since the command last became non-zero (zero while it is zero),
+clipped to +-``HEADING_ERR_MAX`` [rad]: how far the body has turned away from the heading
+the command asked for (a limp leg or rough ground turns an open-loop gait). Every version is
+built by ``ObservationBuilder`` (env and node alike).
 
 Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded according to
 the policy's ``action_mode`` (in its metadata, so every runner decodes it the same way):
 
 * ``joint`` (default): ``q_target = DEFAULT_POSE + ACTION_SCALE * action``;
 * ``gait_residual``: ``q_target = tripod_gait(phase, command) + residual_scale * action``:
-  the open-loop tripod gait (``core.gait``, frequency ``clock_hz``) at the phase and command
-  of the observation the action was computed from, plus a learned residual.
+  the tripod gait (``core.gait``, frequency ``clock_hz``) at the phase and command of the
+  observation the action was computed from, plus a learned residual. With a heading gain
+  ``k`` (contract ``gait_heading_gain``, spec version 3) the gait walks the yaw rate
+  ``command + clip(k * heading_err, +-HEADING_RATE_MAX)`` while the command is non-zero:
+  it steers back to the commanded heading instead of walking open loop.
 
 Either way the target is clipped to the real robot's software clamps
 ``[SOFT_LOWER, SOFT_UPPER]``. The values these depend on (control period, clock, gait,
@@ -75,12 +82,21 @@ OBS_FIELDS_V2: tuple[Field, ...] = OBS_FIELDS + (
 )
 """Version 2: version 1 plus what a blind robot feels of a blocked foot or a dead leg (a
 joint that does not follow its targets), from what the real driver measures."""
-SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2}
+OBS_FIELDS_V3: tuple[Field, ...] = OBS_FIELDS_V2 + (
+    Field("heading_err", 1, "rad",
+          "commanded minus measured yaw rate integrated while the command is non-zero"),
+)
+"""Version 3: version 2 plus the heading error the gait's heading hold steers on."""
+HEADING_ERR_MAX = 0.35
+"""[rad] clip of ``heading_err`` (20 deg: no wind-up while the robot is held or blocked)."""
+HEADING_RATE_MAX = 0.5
+"""[rad/s] largest yaw-rate correction the heading hold adds to the command."""
+SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2, 3: OBS_FIELDS_V3}
 """Observation fields of each spec version (a later version appends to the earlier)."""
 
 OBS_SLICES: dict[str, slice] = {}
 _i = 0
-for _f in OBS_FIELDS_V2:
+for _f in OBS_FIELDS_V3:
     OBS_SLICES[_f.name] = slice(_i, _i + _f.size)
     _i += _f.size
 OBS_SIZE = sum(f.size for f in OBS_FIELDS)
@@ -118,10 +134,13 @@ class ActionDecoder:
         residual_scale: (18,) radians per unit action of ``gait_residual``.
         stride_scale: the tripod gait's stride scale (``gait_residual``).
         pattern: the gait's pattern, ``tripod`` or ``ripple`` (``gait_residual``).
+        heading_gain: [1/s] heading hold: yaw rate added per radian of ``heading_err``
+            (``gait_residual``, observations of spec version 3; 0: open loop).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
-                 residual_scale, stride_scale: float, pattern: str):
+                 residual_scale, stride_scale: float, pattern: str,
+                 heading_gain: float = 0.0):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
@@ -133,6 +152,18 @@ class ActionDecoder:
             raise ValueError(f"residual_scale: expected {ACTION_SIZE} positive radians per "
                              f"unit action, found {np.asarray(residual_scale).tolist()!r}")
         self.residual_scale = scale.copy()
+        if not 0.0 <= heading_gain <= 10.0:
+            raise ValueError(f"heading_gain: expected a gain in [0, 10] [1/s], found "
+                             f"{heading_gain!r}")
+        self.heading_gain = float(heading_gain)
+
+    def command(self, obs: np.ndarray) -> np.ndarray:
+        """The command the gait walks: the observation's, steered by the heading hold."""
+        cmd = np.array(obs[OBS_SLICES["command"]], dtype=float)
+        if self.heading_gain and cmd.any():
+            err = float(obs[OBS_SLICES["heading_err"]][0])
+            cmd[2] += min(HEADING_RATE_MAX, max(-HEADING_RATE_MAX, self.heading_gain * err))
+        return cmd
 
     def base(self, obs: np.ndarray) -> np.ndarray:
         """The targets of a zero action: the default pose, or the gait at the obs's phase."""
@@ -140,7 +171,7 @@ class ActionDecoder:
             return J.DEFAULT_POSE.copy()
         sin, cos = obs[OBS_SLICES["clock"]]
         phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
-        return self.gait.joint_targets(phase / self.gait.frequency, obs[OBS_SLICES["command"]])
+        return self.gait.joint_targets(phase / self.gait.frequency, self.command(obs))
 
     def __call__(self, action: np.ndarray, obs: np.ndarray) -> np.ndarray:
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
@@ -173,11 +204,15 @@ class ObservationBuilder:
         self._buf = np.zeros(obs_size(spec_version), dtype=np.float32)
         self._err = np.zeros((JOINT_ERR_HISTORY, J.NUM_JOINTS))
         self._sent = None
+        self._heading = 0.0
+        self._t = None
 
     def reset(self) -> None:
-        """A new run: no targets sent, no joint error history."""
+        """A new run: no targets sent, no joint error history, no heading error."""
         self._err[:] = 0.0
         self._sent = None
+        self._heading = 0.0
+        self._t = None
 
     def note_targets(self, q_target) -> None:
         """The joint targets [rad] sent after the last observation (version 2 compares the
@@ -211,7 +246,18 @@ class ObservationBuilder:
         if self.spec_version >= 2:
             self._err[1:] = self._err[:-1]
             self._err[0] = 0.0 if self._sent is None else self._sent - joint_pos
-            b[65:] = self._err.ravel()
+            b[65:119] = self._err.ravel()
+        if self.spec_version >= 3:
+            # integrated over the time since the last observation, at most 0.1 s (a
+            # paused run does not count its gap as turning)
+            dt = 0.0 if self._t is None else min(0.1, max(0.0, t - self._t))
+            if command[0] == 0.0 and command[1] == 0.0 and command[2] == 0.0:
+                self._heading = 0.0         # a stop: the next command sets a new heading
+            else:
+                e = self._heading + (float(command[2]) - float(ang_vel[2])) * dt
+                self._heading = min(HEADING_ERR_MAX, max(-HEADING_ERR_MAX, e))
+            b[119] = self._heading
+        self._t = t
         return b.copy()
 
 

@@ -89,18 +89,19 @@ class HexapodEnv(KrabyWorldEnv):
     The env builds its ``core.contract.Contract`` from its arguments (``env.contract``:
     what training and export write beside the weights, and what a robot must honour).
 
-    **Observation** (65,) float32 (version 2: (119,)): the shared spec of
+    **Observation** (65,) float32 (version 2: (119,), 3: (120,)): the shared spec of
     ``kraby_rl.core.spec`` (gyro, gravity direction, command, joint angles minus default,
     joint speeds, previous action, gait clock; version 2 adds the last 3 periods' joint
-    errors, target sent minus angle measured). Only what the real robot measures; ground
-    truth is used for reward only.
+    errors, target sent minus angle measured; version 3 the heading error). Only what the
+    real robot measures; ground truth is used for reward only.
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
     (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``,
-    ``gait_pattern``) at the
-    observation's phase and command plus ``RESIDUAL_SCALE * a``. Either way clipped to the
-    real robot's software clamps and sent to the servo model as one goal per control step.
+    ``gait_pattern``) at the observation's phase and command (steered back to the commanded
+    heading by ``gait_heading_gain``, spec version 3) plus ``RESIDUAL_SCALE * a``. Either
+    way clipped to the real robot's software clamps and sent to the servo model as one goal
+    per control step.
 
     **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
     ``kraby_rl.core.rewards`` (``rewards.TERMS``: ``lin_vel``, ``yaw_rate``, ``alive``,
@@ -139,8 +140,10 @@ class HexapodEnv(KrabyWorldEnv):
     gait_lift_m                 ``contract.GAIT_LIFT_M``         tripod foot lift [m]
     gait_stride_scale           ``contract.GAIT_STRIDE_SCALE``   tripod stride scale
     gait_pattern                ``contract.GAIT_PATTERN``        "tripod" or "ripple"
+    gait_heading_gain           ``contract.GAIT_HEADING_GAIN``   heading hold [1/s] (0: off)
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
-                                                                 + joint error history)
+                                                                 + joint error history; 3:
+                                                                 + heading error)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
     faults                      None (healthy)                   ``sim.faults`` section
@@ -163,6 +166,7 @@ class HexapodEnv(KrabyWorldEnv):
                  gait_duty: float = K.GAIT_DUTY, gait_lift_m: float = K.GAIT_LIFT_M,
                  gait_stride_scale: float = K.GAIT_STRIDE_SCALE,
                  gait_pattern: str = K.GAIT_PATTERN,
+                 gait_heading_gain: float = K.GAIT_HEADING_GAIN,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -204,6 +208,7 @@ class HexapodEnv(KrabyWorldEnv):
                                        gait_lift_m=gait_lift_m,
                                        gait_stride_scale=gait_stride_scale,
                                        gait_pattern=gait_pattern,
+                                       gait_heading_gain=gait_heading_gain,
                                        spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None

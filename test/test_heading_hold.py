@@ -1,0 +1,129 @@
+"""Observation spec version 3 (heading error) and the gait's heading hold
+(``gait_heading_gain``): built alike by env and robot, refused without its observation,
+and it keeps a gait with a limp leg on its heading where the open-loop gait turns away."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import kraby_rl  # noqa: F401  (registers the envs)
+from kraby_rl.core import geometry as G
+from kraby_rl.core import joints as J
+from kraby_rl.core import spec as S
+from kraby_rl.core.contract import Contract, ContractError
+from kraby_rl.core.observer import Observer
+from kraby_rl.sim.faults import FaultSpec
+
+HEADING = S.OBS_SLICES["heading_err"]
+
+
+def build(b, wz_cmd, gyro_z, t):
+    return b.build([0.0, 0.0, gyro_z], [0, 0, -1], [0.1, 0.0, wz_cmd], J.DEFAULT_POSE,
+                   np.zeros(18), np.zeros(18), t)
+
+
+def test_the_heading_error_integrates_commanded_minus_measured_yaw_rate():
+    b = S.ObservationBuilder(2.0, spec_version=3)
+    assert S.obs_size(3) == 120 and HEADING == slice(119, 120)
+    obs = build(b, 0.0, 0.0, 0.0)
+    assert obs.shape == (120,) and obs[119] == 0.0           # no time has passed yet
+    for k in range(1, 51):                                   # turning left at 0.1 rad/s
+        obs = build(b, 0.0, 0.1, 0.02 * k)
+    assert obs[119] == pytest.approx(-0.1, abs=1e-6)         # 1 s: 0.1 rad left of course
+    for k in range(51, 81):                                  # commanded turn, followed
+        obs = build(b, 0.3, 0.3, 0.02 * k)
+    assert obs[119] == pytest.approx(-0.1, abs=1e-6)
+    obs = build(b, 0.0, 0.0, 10.0)                           # a 9 s gap counts 0.1 s at most
+    assert obs[119] == pytest.approx(-0.1, abs=1e-6)
+    for k in range(1, 400):                                  # clipped: no wind-up
+        obs = build(b, 0.0, 0.5, 10.0 + 0.02 * k)
+    assert obs[119] == pytest.approx(-S.HEADING_ERR_MAX)
+    stop = b.build([0, 0, 0.5], [0, 0, -1], [0, 0, 0], J.DEFAULT_POSE, np.zeros(18),
+                   np.zeros(18), 20.0)
+    assert stop[119] == 0.0                                  # a stop sets a new heading
+    b.reset()
+    assert build(b, 0.0, 0.3, 21.0)[119] == 0.0
+
+
+def test_the_heading_hold_steers_the_gait_and_needs_its_observation():
+    with pytest.raises(ContractError, match="gait_heading_gain: a heading hold needs action_mode "
+                                            "gait_residual and spec_version >= 3"):
+        Contract(action_mode="gait_residual", spec_version=2, gait_heading_gain=3.0)
+    with pytest.raises(ContractError, match=r"gait_heading_gain: expected a gain in \[0, 10\]"):
+        Contract(action_mode="gait_residual", spec_version=3, gait_heading_gain=-1.0)
+    c = Contract(action_mode="gait_residual", spec_version=3, gait_heading_gain=3.0)
+    assert Contract.from_metadata(c.metadata()) == c
+    with pytest.raises(ContractError, match="gait_heading_gain: policy has 3.0, robot expects"):
+        Contract.from_metadata(c.metadata(), pinned={"gait_heading_gain": 1.5})
+    dec, open_loop = c.decoder(), c.replace(gait_heading_gain=0.0).decoder()
+    obs = np.zeros(120, np.float32)
+    obs[S.OBS_SLICES["command"]] = [0.15, 0.0, 0.0]
+    obs[S.OBS_SLICES["clock"]] = [0.0, 1.0]
+    obs[119] = -0.1                                          # 0.1 rad left of course
+    np.testing.assert_allclose(dec.command(obs), [0.15, 0.0, -0.3], atol=1e-6)  # turn right
+    np.testing.assert_allclose(open_loop.command(obs), [0.15, 0.0, 0.0])
+    obs[119] = -S.HEADING_ERR_MAX                            # the correction is bounded
+    assert dec.command(obs)[2] == pytest.approx(-S.HEADING_RATE_MAX)
+    assert not np.allclose(dec(np.zeros(18), obs), open_loop(np.zeros(18), obs))
+    obs[S.OBS_SLICES["command"]] = 0.0                       # standing: no stepping
+    np.testing.assert_allclose(dec(np.zeros(18), obs), J.DEFAULT_POSE, atol=1e-9)
+
+
+def test_env_and_robot_observer_build_the_same_heading_error():
+    """The env's heading error against an Observer fed the env's own joint states and gyro
+    (as policy_node is by the servo driver and the IMU), the same command and actions."""
+    env = gym.make("kraby_rl/Hexapod-v0", spec_version=3, action_mode="gait_residual",
+                   gait_heading_gain=3.0, command=[0.15, 0, 0], zero_command_prob=0.0,
+                   episode_s=4.0).unwrapped
+    try:
+        obs, _ = env.reset(seed=0, options={"faults": FaultSpec.limp_leg("lf")})
+        robot = Observer(env.contract)
+        t = 0.0
+        for k in range(100):
+            s = env.robot_state
+            robot.joint_state(t, s.q, s.w)
+            robot.imu(t, s.base_quat, s.ang_vel_body)
+            r = robot.observe(t, command=env.command)
+            assert r.shape == obs.shape == (120,)
+            assert r[119] == pytest.approx(obs[119], abs=1e-6)
+            np.testing.assert_allclose(robot.targets(np.zeros(18)),
+                                       env.decoder(np.zeros(18), obs), atol=1e-9)
+            obs, *_ = env.step(np.zeros(18))
+            t += env.dt
+        assert abs(obs[119]) > 0.005            # the limp leg turned it, the hold saw it
+    finally:
+        env.close()
+
+
+def _walk(env, faults):
+    env.reset(seed=0, options={"faults": faults})
+    yaw0 = G.yaw_from_quat(env.robot_state.base_quat)
+    x0 = env.robot_state.base_pos[0]
+    fell = False
+    for _ in range(env.max_steps):
+        _, _, fell, trunc, _ = env.step(np.zeros(18))
+        if fell or trunc:
+            break
+    s = env.robot_state
+    return (math.degrees(G.yaw_from_quat(s.base_quat) - yaw0), s.base_pos[0] - x0, fell)
+
+
+def test_the_heading_hold_keeps_a_gait_with_a_limp_front_leg_on_course():
+    """The ripple gait with a limp front leg turns away from its heading open loop (13 deg in
+    20 s); the same gait with the heading hold walks on straight (under 1 deg), as fast."""
+    kw = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
+              clock_hz=1.0, gait_lift_m=0.06, command=[0.15, 0, 0], zero_command_prob=0.0,
+              episode_s=20.0, spec_version=3)
+    envs = {g: gym.make("kraby_rl/Hexapod-v0", gait_heading_gain=g, **kw).unwrapped
+            for g in (0.0, 3.0)}
+    try:
+        open_turn, open_dx, open_fell = _walk(envs[0.0], FaultSpec.limp_leg("lf"))
+        hold_turn, hold_dx, hold_fell = _walk(envs[3.0], FaultSpec.limp_leg("lf"))
+    finally:
+        for e in envs.values():
+            e.close()
+    assert abs(open_turn) > 8 and not open_fell
+    assert abs(hold_turn) < 4 and not hold_fell
+    assert hold_dx > 2.0 and hold_dx > 0.9 * open_dx
