@@ -12,7 +12,7 @@ Two kinds of keys:
   version) and history, joint order, default pose, action scale, residual scale, clamps. A
   policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
-  duty, lift, stride, pattern and heading gain, sensor timeouts, observation spec version
+  duty, lift, stride, pattern, heading and levelling gains, sensor timeouts, observation spec version
   (1, 2 or 3). A runner adopts the
   policy's values, unless it pins one (a node parameter): then a policy with another value
   is refused.
@@ -46,6 +46,9 @@ GAIT_PATTERN = "tripod"
 GAIT_HEADING_GAIN = 0.0
 """[1/s] the gait's heading hold (yaw rate per radian of heading error; spec version 3);
 0: the gait walks open loop (``gait_residual``)."""
+GAIT_LEVEL_GAIN = 0.0
+"""[m] the gait's levelling (foot height change per metre of stance position and unit of
+gravity tilt, ``core.spec``); 0: none (``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -83,6 +86,7 @@ class Contract:
     gait_stride_scale: float = GAIT_STRIDE_SCALE
     gait_pattern: str = GAIT_PATTERN
     gait_heading_gain: float = GAIT_HEADING_GAIN
+    gait_level_gain: float = GAIT_LEVEL_GAIN
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -100,7 +104,8 @@ class Contract:
         problems = []
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
-                     "gait_stride_scale", "gait_heading_gain", "state_timeout_s",
+                     "gait_stride_scale", "gait_heading_gain", "gait_level_gain",
+                     "state_timeout_s",
                      "sensor_timeout_s", "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -122,6 +127,8 @@ class Contract:
                      "a stride scale in [0.5, 2]"),
                     ("gait_heading_gain", 0 <= self.gait_heading_gain <= 10,
                      "a gain in [0, 10] [1/s]"),
+                    ("gait_level_gain", 0 <= self.gait_level_gain <= 5,
+                     "a gain in [0, 5] [m]"),
                     ("state_timeout_s", self.state_timeout_s > 0, "a time > 0 [s]"),
                     ("sensor_timeout_s", self.sensor_timeout_s > 0, "a time > 0 [s]"),
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
@@ -142,6 +149,10 @@ class Contract:
                             f"gait_residual and spec_version >= 3 (its heading_err), found "
                             f"{self.gait_heading_gain!r} with {self.action_mode!r} and spec "
                             f"version {self.spec_version!r}")
+        if not problems and self.gait_level_gain and self.action_mode != "gait_residual":
+            problems.append(f"gait_level_gain: levelling is the gait's, it needs action_mode "
+                            f"gait_residual, found {self.gait_level_gain!r} with "
+                            f"{self.action_mode!r}")
         if self.obs_fields is None:
             set_("obs_fields", _fields(self.spec_version)
                  if self.spec_version in S.SPEC_FIELDS else ())
@@ -196,7 +207,7 @@ class Contract:
         return S.ActionDecoder(self.action_mode, self.clock_hz, self.gait_duty,
                                self.gait_lift_m, np.array(self.residual_scale),
                                self.gait_stride_scale, self.gait_pattern,
-                               self.gait_heading_gain)
+                               self.gait_heading_gain, self.gait_level_gain)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
@@ -275,13 +286,14 @@ def _show(value):
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
                "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-               "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
+               "gait_level_gain", "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s",
+               "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
             "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-            "spec_version")
+            "gait_level_gain", "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()
 """This package's contract with every default."""

@@ -33,7 +33,12 @@ the policy's ``action_mode`` (in its metadata, so every runner decodes it the sa
   observation the action was computed from, plus a learned residual. With a heading gain
   ``k`` (contract ``gait_heading_gain``, spec version 3) the gait walks the yaw rate
   ``command + clip(k * heading_err, +-HEADING_RATE_MAX)`` while the command is non-zero:
-  it steers back to the commanded heading instead of walking open loop.
+  it steers back to the commanded heading instead of walking open loop. With a levelling
+  gain ``c`` (contract ``gait_level_gain``, any spec version) each foot is raised by
+  ``clip(-c * (g_x x_foot + g_y y_foot), +-LEVEL_DZ_MAX)`` (``g``: the observation's gravity
+  direction, ``x_foot, y_foot``: the foot's default stance position in base_link): the legs
+  on the side that rises shorten and those on the side that sinks extend, so the body tilts
+  back toward level (a limp rear leg would otherwise let it rear up and topple).
 
 Either way the target is clipped to the real robot's software clamps
 ``[SOFT_LOWER, SOFT_UPPER]``. The values these depend on (control period, clock, gait,
@@ -48,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kraby_rl.core import joints as J
+from kraby_rl.core import kinematics as K
 from kraby_rl.core.gait import TripodGait
 
 SPEC_VERSION = 1
@@ -91,6 +97,8 @@ HEADING_ERR_MAX = 0.35
 """[rad] clip of ``heading_err`` (20 deg: no wind-up while the robot is held or blocked)."""
 HEADING_RATE_MAX = 0.5
 """[rad/s] largest yaw-rate correction the heading hold adds to the command."""
+LEVEL_DZ_MAX = 0.03
+"""[m] largest foot height change the gait's levelling makes."""
 SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2, 3: OBS_FIELDS_V3}
 """Observation fields of each spec version (a later version appends to the earlier)."""
 
@@ -136,11 +144,13 @@ class ActionDecoder:
         pattern: the gait's pattern, ``tripod`` or ``ripple`` (``gait_residual``).
         heading_gain: [1/s] heading hold: yaw rate added per radian of ``heading_err``
             (``gait_residual``, observations of spec version 3; 0: open loop).
+        level_gain: [m] levelling: foot height change per metre of stance position and
+            unit of gravity tilt (``gait_residual``; 0: none).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
                  residual_scale, stride_scale: float, pattern: str,
-                 heading_gain: float = 0.0):
+                 heading_gain: float = 0.0, level_gain: float = 0.0):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
@@ -156,6 +166,9 @@ class ActionDecoder:
             raise ValueError(f"heading_gain: expected a gain in [0, 10] [1/s], found "
                              f"{heading_gain!r}")
         self.heading_gain = float(heading_gain)
+        if not 0.0 <= level_gain <= 5.0:
+            raise ValueError(f"level_gain: expected a gain in [0, 5], found {level_gain!r}")
+        self.level_gain = float(level_gain)
 
     def command(self, obs: np.ndarray) -> np.ndarray:
         """The command the gait walks: the observation's, steered by the heading hold."""
@@ -171,7 +184,13 @@ class ActionDecoder:
             return J.DEFAULT_POSE.copy()
         sin, cos = obs[OBS_SLICES["clock"]]
         phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
-        return self.gait.joint_targets(phase / self.gait.frequency, self.command(obs))
+        feet = self.gait.feet(phase / self.gait.frequency, self.command(obs))
+        if self.level_gain:
+            gx, gy, _ = obs[OBS_SLICES["gravity"]]
+            dz = -self.level_gain * (float(gx) * K.DEFAULT_FEET[:, 0]
+                                     + float(gy) * K.DEFAULT_FEET[:, 1])
+            feet[:, 2] += np.clip(dz, -LEVEL_DZ_MAX, LEVEL_DZ_MAX)
+        return K.leg_inverse(feet)
 
     def __call__(self, action: np.ndarray, obs: np.ndarray) -> np.ndarray:
         a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)

@@ -99,9 +99,9 @@ class HexapodEnv(KrabyWorldEnv):
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
     (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``,
     ``gait_pattern``) at the observation's phase and command (steered back to the commanded
-    heading by ``gait_heading_gain``, spec version 3) plus ``RESIDUAL_SCALE * a``. Either
-    way clipped to the real robot's software clamps and sent to the servo model as one goal
-    per control step.
+    heading by ``gait_heading_gain``, spec version 3, and levelled by ``gait_level_gain``)
+    plus ``RESIDUAL_SCALE * a``. Either way clipped to the real robot's software clamps and
+    sent to the servo model as one goal per control step.
 
     **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
     ``kraby_rl.core.rewards`` (``rewards.TERMS``: ``lin_vel``, ``yaw_rate``, ``alive``,
@@ -141,6 +141,7 @@ class HexapodEnv(KrabyWorldEnv):
     gait_stride_scale           ``contract.GAIT_STRIDE_SCALE``   tripod stride scale
     gait_pattern                ``contract.GAIT_PATTERN``        "tripod" or "ripple"
     gait_heading_gain           ``contract.GAIT_HEADING_GAIN``   heading hold [1/s] (0: off)
+    gait_level_gain             ``contract.GAIT_LEVEL_GAIN``     levelling [m] (0: off)
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history; 3:
                                                                  + heading error)
@@ -167,6 +168,7 @@ class HexapodEnv(KrabyWorldEnv):
                  gait_stride_scale: float = K.GAIT_STRIDE_SCALE,
                  gait_pattern: str = K.GAIT_PATTERN,
                  gait_heading_gain: float = K.GAIT_HEADING_GAIN,
+                 gait_level_gain: float = K.GAIT_LEVEL_GAIN,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -209,6 +211,7 @@ class HexapodEnv(KrabyWorldEnv):
                                        gait_stride_scale=gait_stride_scale,
                                        gait_pattern=gait_pattern,
                                        gait_heading_gain=gait_heading_gain,
+                                       gait_level_gain=gait_level_gain,
                                        spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None

@@ -1,6 +1,7 @@
-"""Observation spec version 3 (heading error) and the gait's heading hold
-(``gait_heading_gain``): built alike by env and robot, refused without its observation,
-and it keeps a gait with a limp leg on its heading where the open-loop gait turns away."""
+"""The gait's feedback: observation spec version 3 (heading error) and the heading hold
+(``gait_heading_gain``), built alike by env and robot, refused without its observation,
+keeping a gait with a limp leg on its heading where the open-loop gait turns away; and the
+levelling (``gait_level_gain``) that keeps it up with a limp rear leg."""
 
 import math
 
@@ -127,3 +128,50 @@ def test_the_heading_hold_keeps_a_gait_with_a_limp_front_leg_on_course():
     assert abs(open_turn) > 8 and not open_fell
     assert abs(hold_turn) < 4 and not hold_fell
     assert hold_dx > 2.0 and hold_dx > 0.9 * open_dx
+
+
+def test_levelling_shortens_the_legs_on_the_rising_side_within_its_bound():
+    with pytest.raises(ContractError, match="gait_level_gain: levelling is the gait's, it "
+                                            "needs action_mode gait_residual"):
+        Contract(gait_level_gain=1.0)
+    with pytest.raises(ContractError, match=r"gait_level_gain: expected a gain in \[0, 5\]"):
+        Contract(action_mode="gait_residual", gait_level_gain=6.0)
+    c = Contract(action_mode="gait_residual", gait_level_gain=1.0)
+    assert Contract.from_metadata(c.metadata()) == c
+    flat, level = c.replace(gait_level_gain=0.0).decoder(), c.decoder()
+    from kraby_rl.core import kinematics as KK
+    obs = np.zeros(65, np.float32)                           # standing: levelled too
+    obs[S.OBS_SLICES["clock"]] = [0.0, 1.0]
+    obs[S.OBS_SLICES["gravity"]] = [0.0, 0.0, -1.0]          # level: no change
+    np.testing.assert_allclose(level(np.zeros(18), obs), flat(np.zeros(18), obs), atol=1e-9)
+    pitch = 0.05                                             # nose up 0.05 rad
+    obs[S.OBS_SLICES["gravity"]] = [-math.sin(pitch), 0.0, -math.cos(pitch)]
+    dz = (KK.foot_positions(level(np.zeros(18), obs)) - KK.foot_positions(flat(np.zeros(18), obs)))
+    front = KK.DEFAULT_FEET[:, 0] > 0.05
+    rear = KK.DEFAULT_FEET[:, 0] < -0.05
+    np.testing.assert_allclose(dz[:, 2], pitch_dz := np.clip(
+        math.sin(pitch) * KK.DEFAULT_FEET[:, 0], -S.LEVEL_DZ_MAX, S.LEVEL_DZ_MAX),
+        atol=5e-4)                                           # the leg IK: within 0.5 mm
+    assert np.all(pitch_dz[front] > 0.005) and np.all(pitch_dz[rear] < -0.005)
+    np.testing.assert_allclose(dz[:, :2], 0.0, atol=5e-4)   # only heights change
+    obs[S.OBS_SLICES["gravity"]] = [-0.9, 0.0, -0.44]       # toppling: bounded
+    dz = KK.foot_positions(level(np.zeros(18), obs)) - KK.foot_positions(flat(np.zeros(18), obs))
+    assert np.abs(dz[:, 2]).max() == pytest.approx(S.LEVEL_DZ_MAX, abs=5e-4)
+
+
+def test_levelling_keeps_a_gait_with_a_limp_rear_leg_up():
+    """With a limp rear leg the ripple gait (heading hold on) rears up and topples within
+    20 s; levelled, it walks the 20 s."""
+    kw = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
+              clock_hz=1.0, gait_lift_m=0.06, gait_stride_scale=0.96, command=[0.15, 0, 0],
+              zero_command_prob=0.0, episode_s=20.0, spec_version=3, gait_heading_gain=3.0)
+    envs = {g: gym.make("kraby_rl/Hexapod-v0", gait_level_gain=g, **kw).unwrapped
+            for g in (0.0, 1.0)}
+    try:
+        _, _, open_fell = _walk(envs[0.0], FaultSpec.limp_leg("lr"))
+        turn, dx, fell = _walk(envs[1.0], FaultSpec.limp_leg("lr"))
+    finally:
+        for e in envs.values():
+            e.close()
+    assert open_fell
+    assert not fell and dx > 1.5 and abs(turn) < 20
