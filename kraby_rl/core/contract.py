@@ -13,8 +13,8 @@ Two kinds of keys:
   policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
   duty, lift, stride, pattern, heading and levelling gains, sensor timeouts, observation
-  spec version (1, 2 or 3). A runner adopts the policy's values, unless it pins one (a node parameter): then a policy with another value
-  is refused.
+  spec version (1, 2 or 3). A runner adopts the policy's values, unless it pins one (a
+  node parameter): then a policy with another value is refused.
 """
 
 from __future__ import annotations
