@@ -18,6 +18,7 @@ from kraby_rl.core.observer import Observer
 from kraby_rl.sim.faults import FaultSpec
 
 HEADING = S.OBS_SLICES["heading_err"]
+TILT = S.OBS_SLICES["tilt"]
 
 
 def build(b, wz_cmd, gyro_z, t):
@@ -27,9 +28,9 @@ def build(b, wz_cmd, gyro_z, t):
 
 def test_the_heading_error_integrates_commanded_minus_measured_yaw_rate():
     b = S.ObservationBuilder(2.0, spec_version=3)
-    assert S.obs_size(3) == 120 and HEADING == slice(119, 120)
+    assert S.obs_size(3) == 122 and HEADING == slice(119, 120)
     obs = build(b, 0.0, 0.0, 0.0)
-    assert obs.shape == (120,) and obs[119] == 0.0           # no time has passed yet
+    assert obs.shape == (122,) and obs[119] == 0.0           # no time has passed yet
     for k in range(1, 51):                                   # turning left at 0.1 rad/s
         obs = build(b, 0.0, 0.1, 0.02 * k)
     assert obs[119] == pytest.approx(-0.1, abs=1e-6)         # 1 s: 0.1 rad left of course
@@ -48,6 +49,27 @@ def test_the_heading_error_integrates_commanded_minus_measured_yaw_rate():
     assert build(b, 0.0, 0.3, 21.0)[119] == 0.0
 
 
+def test_the_tilt_is_the_gravity_direction_low_passed():
+    b = S.ObservationBuilder(2.0, spec_version=3)
+
+    def tilt(g, t):
+        return b.build([0, 0, 0], g, [0, 0, 0], J.DEFAULT_POSE, np.zeros(18), np.zeros(18),
+                       t)[TILT]
+    np.testing.assert_allclose(tilt([0.1, -0.2, -0.97], 0.0), [0.1, -0.2], atol=1e-6)  # 1st
+    lean = [-0.3, 0.0, -0.95]
+    out = tilt(lean, 0.02)                                   # 0.4 of the way per period
+    assert out[0] == pytest.approx(0.1 - 0.4 * 0.02 / S.TILT_TAU_S, abs=1e-6)
+    rng = np.random.default_rng(0)
+    dev = []
+    for k in range(2, 502):                                  # 10 s of noisy readings
+        out = tilt(np.add(lean, rng.normal(0, 0.02, 3)), 0.02 * k)
+        dev.append(out[0] + 0.3)
+    assert np.mean(dev[10:]) == pytest.approx(0.0, abs=0.003)
+    assert np.std(dev[10:]) < 0.6 * 0.02                    # less noise than the sensor's
+    b.reset()
+    np.testing.assert_allclose(tilt([0.0, 0.1, -0.99], 11.0), [0.0, 0.1], atol=1e-6)
+
+
 def test_the_heading_hold_steers_the_gait_and_needs_its_observation():
     with pytest.raises(ContractError, match="gait_heading_gain: a heading hold needs action_mode "
                                             "gait_residual and spec_version >= 3"):
@@ -59,7 +81,7 @@ def test_the_heading_hold_steers_the_gait_and_needs_its_observation():
     with pytest.raises(ContractError, match="gait_heading_gain: policy has 3.0, robot expects"):
         Contract.from_metadata(c.metadata(), pinned={"gait_heading_gain": 1.5})
     dec, open_loop = c.decoder(), c.replace(gait_heading_gain=0.0).decoder()
-    obs = np.zeros(120, np.float32)
+    obs = np.zeros(122, np.float32)
     obs[S.OBS_SLICES["command"]] = [0.15, 0.0, 0.0]
     obs[S.OBS_SLICES["clock"]] = [0.0, 1.0]
     obs[119] = -0.1                                          # 0.1 rad left of course
@@ -72,12 +94,12 @@ def test_the_heading_hold_steers_the_gait_and_needs_its_observation():
     np.testing.assert_allclose(dec(np.zeros(18), obs), J.DEFAULT_POSE, atol=1e-9)
 
 
-def test_env_and_robot_observer_build_the_same_heading_error():
-    """The env's heading error against an Observer fed the env's own joint states and gyro
+def test_env_and_robot_observer_build_the_same_heading_error_and_tilt():
+    """The env's heading error and tilt against an Observer fed the env's own joint states and gyro
     (as policy_node is by the servo driver and the IMU), the same command and actions."""
     env = gym.make("kraby_rl/Hexapod-v0", spec_version=3, action_mode="gait_residual",
-                   gait_heading_gain=3.0, command=[0.15, 0, 0], zero_command_prob=0.0,
-                   episode_s=4.0).unwrapped
+                   gait_heading_gain=3.0, gait_level_gain=1.0, command=[0.15, 0, 0],
+                   zero_command_prob=0.0, episode_s=4.0).unwrapped
     try:
         obs, _ = env.reset(seed=0, options={"faults": FaultSpec.limp_leg("lf")})
         robot = Observer(env.contract)
@@ -87,8 +109,9 @@ def test_env_and_robot_observer_build_the_same_heading_error():
             robot.joint_state(t, s.q, s.w)
             robot.imu(t, s.base_quat, s.ang_vel_body)
             r = robot.observe(t, command=env.command)
-            assert r.shape == obs.shape == (120,)
+            assert r.shape == obs.shape == (122,)
             assert r[119] == pytest.approx(obs[119], abs=1e-6)
+            np.testing.assert_allclose(r[TILT], obs[TILT], atol=1e-6)
             np.testing.assert_allclose(robot.targets(np.zeros(18)),
                                        env.decoder(np.zeros(18), obs), atol=1e-9)
             obs, *_ = env.step(np.zeros(18))
@@ -131,21 +154,22 @@ def test_the_heading_hold_keeps_a_gait_with_a_limp_front_leg_on_course():
 
 
 def test_levelling_shortens_the_legs_on_the_rising_side_within_its_bound():
-    with pytest.raises(ContractError, match="gait_level_gain: levelling is the gait's, it "
-                                            "needs action_mode gait_residual"):
-        Contract(gait_level_gain=1.0)
+    with pytest.raises(ContractError, match="gait_level_gain: levelling needs action_mode "
+                                            "gait_residual and spec_version >= 3"):
+        Contract(action_mode="gait_residual", spec_version=2, gait_level_gain=1.0)
     with pytest.raises(ContractError, match=r"gait_level_gain: expected a gain in \[0, 5\]"):
-        Contract(action_mode="gait_residual", gait_level_gain=6.0)
-    c = Contract(action_mode="gait_residual", gait_level_gain=1.0)
+        Contract(action_mode="gait_residual", spec_version=3, gait_level_gain=6.0)
+    c = Contract(action_mode="gait_residual", spec_version=3, gait_level_gain=1.0)
     assert Contract.from_metadata(c.metadata()) == c
     flat, level = c.replace(gait_level_gain=0.0).decoder(), c.decoder()
     from kraby_rl.core import kinematics as KK
-    obs = np.zeros(65, np.float32)                           # standing: levelled too
+    obs = np.zeros(122, np.float32)                          # standing: levelled too
     obs[S.OBS_SLICES["clock"]] = [0.0, 1.0]
-    obs[S.OBS_SLICES["gravity"]] = [0.0, 0.0, -1.0]          # level: no change
+    obs[S.OBS_SLICES["gravity"]] = [0.3, 0.0, -0.95]         # not this: the filtered tilt
+    obs[TILT] = [0.0, 0.0]                                   # level: no change
     np.testing.assert_allclose(level(np.zeros(18), obs), flat(np.zeros(18), obs), atol=1e-9)
     pitch = 0.05                                             # nose up 0.05 rad
-    obs[S.OBS_SLICES["gravity"]] = [-math.sin(pitch), 0.0, -math.cos(pitch)]
+    obs[TILT] = [-math.sin(pitch), 0.0]
     dz = (KK.foot_positions(level(np.zeros(18), obs)) - KK.foot_positions(flat(np.zeros(18), obs)))
     front = KK.DEFAULT_FEET[:, 0] > 0.05
     rear = KK.DEFAULT_FEET[:, 0] < -0.05
@@ -154,7 +178,7 @@ def test_levelling_shortens_the_legs_on_the_rising_side_within_its_bound():
         atol=5e-4)                                           # the leg IK: within 0.5 mm
     assert np.all(pitch_dz[front] > 0.005) and np.all(pitch_dz[rear] < -0.005)
     np.testing.assert_allclose(dz[:, :2], 0.0, atol=5e-4)   # only heights change
-    obs[S.OBS_SLICES["gravity"]] = [-0.9, 0.0, -0.44]       # toppling: bounded
+    obs[TILT] = [-0.9, 0.0]                                  # toppling: bounded
     dz = KK.foot_positions(level(np.zeros(18), obs)) - KK.foot_positions(flat(np.zeros(18), obs))
     assert np.abs(dz[:, 2]).max() == pytest.approx(S.LEVEL_DZ_MAX, abs=5e-4)
 

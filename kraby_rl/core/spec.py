@@ -18,10 +18,12 @@ index    meaning                       unit      source on the robot
 Version 2 (shape (119,)) appends ``joint_err`` (65-118): for each of the last 3 control
 periods, newest first, the targets sent minus the joint angles measured a period later,
 order ``JOINT_NAMES`` [rad]: a blocked foot or a torque-free leg shows as joints that do not
-follow. Version 3 (shape (120,)) appends ``heading_err`` (119): the commanded yaw rate
+follow. Version 3 (shape (122,)) appends ``heading_err`` (119): the commanded yaw rate
 minus the gyro's, integrated since the command last became non-zero (zero while it is zero),
 clipped to +-``HEADING_ERR_MAX`` [rad]: how far the body has turned away from the heading
-the command asked for (a limp leg or rough ground turns an open-loop gait). Every version is
+the command asked for (a limp leg or rough ground turns an open-loop gait); and ``tilt``
+(120-121): the gravity direction's x and y low-passed with time constant ``TILT_TAU_S``
+(the body's lean and rocking, with less of the sensor's noise). Every version is
 built by ``ObservationBuilder`` (env and node alike).
 
 Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded according to
@@ -34,9 +36,9 @@ the policy's ``action_mode`` (in its metadata, so every runner decodes it the sa
   ``k`` (contract ``gait_heading_gain``, spec version 3) the gait walks the yaw rate
   ``command + clip(k * heading_err, +-HEADING_RATE_MAX)`` while the command is non-zero:
   it steers back to the commanded heading instead of walking open loop. With a levelling
-  gain ``c`` (contract ``gait_level_gain``, any spec version) each foot is raised by
-  ``clip(-c * (g_x x_foot + g_y y_foot), +-LEVEL_DZ_MAX)`` (``g``: the observation's gravity
-  direction, ``x_foot, y_foot``: the foot's default stance position in base_link): the legs
+  gain ``c`` (contract ``gait_level_gain``, spec version 3) each foot is raised by
+  ``clip(-c * (g_x x_foot + g_y y_foot), +-LEVEL_DZ_MAX)`` (``g``: the observation's
+  ``tilt``, ``x_foot, y_foot``: the foot's default stance position in base_link): the legs
   on the side that rises shorten and those on the side that sinks extend, so the body tilts
   back toward level (a limp rear leg would otherwise let it rear up and topple).
 
@@ -91,8 +93,14 @@ joint that does not follow its targets), from what the real driver measures."""
 OBS_FIELDS_V3: tuple[Field, ...] = OBS_FIELDS_V2 + (
     Field("heading_err", 1, "rad",
           "commanded minus measured yaw rate integrated while the command is non-zero"),
+    Field("tilt", 2, "1", "gravity direction x, y in base_link, low-passed (TILT_TAU_S)"),
 )
-"""Version 3: version 2 plus the heading error the gait's heading hold steers on."""
+"""Version 3: version 2 plus the heading error the gait's heading hold steers on and the
+filtered tilt its levelling acts on."""
+TILT_TAU_S = 0.05
+"""[s] time constant of the ``tilt`` low-pass: it smooths sensor noise over a few control
+periods but passes the gait's rocking (1-3 Hz), which the levelling must damp (with 0.1 s
+or more the ripple gait with a limp rear leg topples, levelled or not)."""
 HEADING_ERR_MAX = 0.35
 """[rad] clip of ``heading_err`` (20 deg: no wind-up while the robot is held or blocked)."""
 HEADING_RATE_MAX = 0.5
@@ -186,7 +194,7 @@ class ActionDecoder:
         phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
         feet = self.gait.feet(phase / self.gait.frequency, self.command(obs))
         if self.level_gain:
-            gx, gy, _ = obs[OBS_SLICES["gravity"]]
+            gx, gy = obs[OBS_SLICES["tilt"]]
             dz = -self.level_gain * (float(gx) * K.DEFAULT_FEET[:, 0]
                                      + float(gy) * K.DEFAULT_FEET[:, 1])
             feet[:, 2] += np.clip(dz, -LEVEL_DZ_MAX, LEVEL_DZ_MAX)
@@ -224,13 +232,16 @@ class ObservationBuilder:
         self._err = np.zeros((JOINT_ERR_HISTORY, J.NUM_JOINTS))
         self._sent = None
         self._heading = 0.0
+        self._tilt = None
         self._t = None
 
     def reset(self) -> None:
-        """A new run: no targets sent, no joint error history, no heading error."""
+        """A new run: no targets sent, no joint error history, no heading error, the tilt
+        filter starts from the next gravity reading."""
         self._err[:] = 0.0
         self._sent = None
         self._heading = 0.0
+        self._tilt = None
         self._t = None
 
     def note_targets(self, q_target) -> None:
@@ -276,6 +287,12 @@ class ObservationBuilder:
                 e = self._heading + (float(command[2]) - float(ang_vel[2])) * dt
                 self._heading = min(HEADING_ERR_MAX, max(-HEADING_ERR_MAX, e))
             b[119] = self._heading
+            g = np.array(gravity[:2], dtype=float)
+            if self._tilt is None:
+                self._tilt = g
+            else:
+                self._tilt += (g - self._tilt) * min(1.0, dt / TILT_TAU_S)
+            b[120:122] = self._tilt
         self._t = t
         return b.copy()
 

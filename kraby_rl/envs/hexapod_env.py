@@ -46,7 +46,9 @@ RANDOMIZE_KEYS = {
 """Domain randomisation options of HexapodEnv (``randomize`` argument), drawn per episode."""
 NOISY_TERMS = {"ang_vel": "base_ang_vel", "gravity": "gravity", "joint_pos": "joint_pos",
                "joint_vel": "joint_vel"}
-"""obs_noise term -> observation field (``core.spec.OBS_FIELDS``)."""
+"""obs_noise term -> observation field (``core.spec.OBS_FIELDS``). The noise is added to
+the sensor reading before the observation is built, so whatever the builder derives from it
+(joint errors, heading error, filtered tilt) sees it as on the robot."""
 
 
 def check_randomize(spec: dict | None) -> dict:
@@ -227,9 +229,8 @@ class HexapodEnv(KrabyWorldEnv):
         self.nominal_friction = float(friction)
         self.nominal_latency = int(latency_steps)
         n_obs = self.contract.obs_size
-        self._noise = np.zeros(n_obs)
-        for term, std in self.randomize.get("obs_noise", {}).items():
-            self._noise[S.OBS_SLICES[NOISY_TERMS[term]]] = std
+        self._noise = {t: float(v) for t, v in self.randomize.get("obs_noise", {}).items()
+                       if v > 0}
         self._next_push = math.inf
         self._obs = None
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (n_obs,), np.float32)
@@ -250,11 +251,14 @@ class HexapodEnv(KrabyWorldEnv):
 
     def _observe(self) -> np.ndarray:
         s = self._state
-        obs = self.obs_builder.build(s.ang_vel_body, s.gravity_body, self.command, s.q, s.w,
-                                     self._last_action, s.t)
-        if self.randomize.get("obs_noise"):
-            obs += (self.np_random.standard_normal(obs.size) * self._noise).astype(np.float32)
-        return obs
+        sensors = {"ang_vel": s.ang_vel_body, "gravity": s.gravity_body, "joint_pos": s.q,
+                   "joint_vel": s.w}
+        for term, std in self._noise.items():
+            x = sensors[term]
+            sensors[term] = x + std * self.np_random.standard_normal(x.shape)
+        return self.obs_builder.build(sensors["ang_vel"], sensors["gravity"], self.command,
+                                      sensors["joint_pos"], sensors["joint_vel"],
+                                      self._last_action, s.t)
 
     def _randomize_episode(self) -> None:
         """Draw this episode's physics from the ``randomize`` ranges (nominal when absent)."""
