@@ -66,3 +66,49 @@ def test_curve_wall_time_sums_sessions_up_to_each_resume():
     assert wall_at([s1, s2], 100000) == 450.0
     assert wall_at([s1, s2], 76000) == 350.0
     assert wall_at([s1, s2], 200000) is None
+
+
+def test_both_gates_walk_a_terrain_policy_on_the_ground_and_servos_they_name(monkeypatch):
+    """A policy trained on terrain and faults carries those sections in its env config; the
+    flat gate must still be flat and healthy, and a robustness row only what it names."""
+    import gymnasium as gym
+    import numpy as np
+    from kraby_rl.evaluation import evaluate as EV
+    from kraby_rl.evaluation import gate as GT
+    trained = {"action_mode": "gait_residual", "randomize": {"friction": [0.5, 1.0]},
+               "terrain": {"kinds": {"steps": 1}, "step_m": [0.05, 0.05]},
+               "faults": {"kinds": {"limp_leg": 1}}, "curriculum": {"levels": 3}}
+    made = []
+    real_make = gym.make
+
+    def make(env_id, **kw):
+        made.append(kw)
+        return real_make(env_id, **{k: v for k, v in kw.items() if k != "curriculum"})
+    monkeypatch.setattr(gym, "make", make)
+    RB.contest(lambda obs: np.zeros(18), "limp leg lm", [0], 0.2, trained)
+    assert not {"terrain", "faults", "curriculum", "randomize"} & set(made[-1])
+    calls = []
+    fake = {"falls": 0, "mean": {"vx": 0.15, "vy": 0.1, "yaw_rate": 0.5},
+            "worst": {"slip_mean": 0.0, "step_freq_hz": 2.0, "envelope_violations": 0},
+            "episodes_detail": [{"heading_change_deg": 0.0}]}
+
+    def evaluate(policy, episodes, seconds, cmd, env_overrides=None, randomized=False, **kw):
+        calls.append((randomized, {**trained, **env_overrides}))
+        return fake
+
+    class Stop(Exception):
+        pass
+
+    def through_stack(*a, **kw):
+        raise Stop
+    from kraby_rl.stack import through_stack as TS
+    monkeypatch.setattr(EV, "evaluate", evaluate)
+    monkeypatch.setattr(TS, "evaluate_through_stack", through_stack)
+    try:
+        GT.run("walk", log=lambda m: None)
+    except Stop:
+        pass
+    assert len(calls) == 12 and sum(r for r, _ in calls) == 6
+    for randomized, env in calls:
+        assert env["terrain"] is None and env["faults"] is None and env["curriculum"] is None
+        assert (env["randomize"] is None) != randomized

@@ -88,6 +88,8 @@ def contest(actor, name: str, seeds, seconds: float, env_kwargs: dict) -> list[d
     kwargs = {**env_kwargs, **overrides, "episode_s": seconds}
     if "randomize" not in overrides:
         kwargs.pop("randomize", None)
+    for section in ("terrain", "faults", "curriculum"):    # the scenario decides, nothing
+        kwargs.pop(section, None)                           # drawn from the training config
     env = gym.make("kraby_rl/Hexapod-v0", **kwargs)
     rows = []
     try:
