@@ -37,6 +37,10 @@ TINY = {"env": {"episode_s": 0.5}, "algo_kwargs": {"popsize": 4}}
     ({"env_id": "kraby_rl/OneLeg-v0", "env": {}},
      r"target gait: tunes the tripod gait of kraby_rl/Hexapod-v0, found env_id "
      r"'kraby_rl/OneLeg-v0'"),
+    ({"pgpe": {"target": "gait", "feedback": True}}, r"feedback: searches the gait's feedback gains, which need "
+                                   r"target gait and env.spec_version 3, found target 'gait' "
+                                   r"and spec_version 1"),
+    ({"pgpe": {"feedback": "yes"}}, r"feedback: expected true or false, found 'yes'"),
     ({"env_id": "kraby_rl/OneLegReach-v0", "env": {}, "pgpe": {"target": "linear"}},
      r"pgpe searches a policy of a flat \(Box\) observation; kraby_rl/OneLegReach-v0 has a "
      r"Dict one"),
@@ -58,6 +62,12 @@ def test_gait_coordinates_and_fitness():
     lo = E.decode_gait([-5] * len(E.GAIT_BOUNDS))  # clipped onto the ranges
     assert lo == {k: b[0] for k, b in E.GAIT_BOUNDS.items()}
     assert E.GAIT_BOUNDS["clock_hz"][1] <= 3.0      # never past the plausible step frequency
+    both = E.gait_bounds({"feedback": True})
+    assert list(both) == [*E.GAIT_BOUNDS, "gait_heading_gain", "gait_level_gain"]
+    hi = E.decode_gait([1.0] * len(both), both)
+    assert hi["gait_heading_gain"] == 5.0 and hi["gait_level_gain"] == 2.0
+    with pytest.raises(ValueError, match="a gait search vector has 4 entries"):
+        E.decode_gait([0.0] * 6)
     good = {"vx": 0.3, "vy": 0.0, "slip_mean": 0.01, "step_freq_hz": 2.5,
             "envelope_violations": 0.0, "fell": False}
     cmd = [0.4, 0.0, 0.0]
@@ -112,6 +122,31 @@ def test_gait_search_on_ray_actors_exports_a_gait_config(tmp_path):
     s = evaluate(os.path.join(run, "export"), episodes=1, seconds=1.0, command=(0.2, 0, 0),
                  log=lambda m: None)
     assert s["episodes_detail"][0]["command"] == [0.2, 0.0, 0.0]
+
+
+def test_a_feedback_search_tunes_and_exports_the_heading_and_levelling_gains(tmp_path):
+    cfg_path = _tiny(GAIT, tmp_path / "gait.yaml", total_timesteps=100, checkpoint_every=100,
+                     env={"spec_version": 3, "gait_heading_gain": 1.0, "gait_level_gain": 0.5},
+                     pgpe={"num_actors": 1, "num_episodes": 1, "feedback": True})
+    run = str(tmp_path / "run")
+    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
+    try:
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0, out
+    gens = [line for line in out.splitlines() if line.startswith("generation 1:")]
+    assert gens and "gait_heading_gain 1.000, gait_level_gain 0.500" in gens[0], out
+    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "export", run], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    contract = ExportedPolicy(os.path.join(run, "export")).contract()
+    centre = E.load_state(run)["center"].numpy()
+    assert centre.shape == (6,)                          # four gait parameters, two gains
+    tuned = E.decode_gait(centre, E.gait_bounds({"feedback": True}))
+    assert contract.spec_version == 3 and contract.obs_size == 122
+    for key in ("gait_heading_gain", "gait_level_gain", "clock_hz"):
+        assert getattr(contract, key) == pytest.approx(tuned[key])
 
 
 def test_linear_search_resumes_after_kill_and_exports_what_evotorch_runs(tmp_path):

@@ -45,6 +45,9 @@ TARGETS = ("linear", "gait")
 GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.85),
                "gait_lift_m": (0.01, 0.06), "gait_stride_scale": (0.8, 1.25)}
 """Searched gait parameters and their ranges (the step frequency stays <= 3 Hz)."""
+FEEDBACK_BOUNDS = {"gait_heading_gain": (0.0, 5.0), "gait_level_gain": (0.0, 2.0)}
+"""With ``pgpe.feedback: true`` the gait's heading hold and levelling gains are searched too
+(contract keys; the env must observe spec version 3)."""
 SLIP_MARGIN = 0.025
 """[m/s] stance slip the gait fitness starts penalising (the plausibility limit is 0.03)."""
 FREQ_MARGIN = 2.9
@@ -60,9 +63,11 @@ PGPE_KEYS = {
     "command": "gait: the forward command [vx, vy, yaw_rate] the gait is tuned at",
     "fitness": "gait: speed (the fastest plausible gait) or tracking (progress up to the "
                "command, heading drift penalised)",
+    "feedback": "gait: true to search the heading hold and levelling gains too (env "
+                "spec_version 3)",
 }
 PGPE_DEFAULTS = {"target": "linear", "num_actors": 2, "num_episodes": 1,
-                 "command": [0.4, 0.0, 0.0], "fitness": "speed"}
+                 "command": [0.4, 0.0, 0.0], "fitness": "speed", "feedback": False}
 
 
 def pgpe_section(cfg: TrainConfig) -> dict:
@@ -89,7 +94,19 @@ def pgpe_section(cfg: TrainConfig) -> dict:
     if sec["target"] == "gait" and cfg.env_id != "kraby_rl/Hexapod-v0":
         raise ValueError(f"target gait: tunes the tripod gait of kraby_rl/Hexapod-v0, "
                          f"found env_id {cfg.env_id!r}")
+    if not isinstance(sec["feedback"], bool):
+        raise ValueError(f"feedback: expected true or false, found {sec['feedback']!r}")
+    if sec["feedback"] and (sec["target"] != "gait"
+                            or int(cfg.env.get("spec_version", 1)) < 3):
+        raise ValueError(f"feedback: searches the gait's feedback gains, which need target "
+                         f"gait and env.spec_version 3, found target {sec['target']!r} and "
+                         f"spec_version {cfg.env.get('spec_version', 1)!r}")
     return sec
+
+
+def gait_bounds(sec: dict) -> dict:
+    """The searched parameters and their ranges of a (checked) ``pgpe`` section."""
+    return {**GAIT_BOUNDS, **(FEEDBACK_BOUNDS if sec.get("feedback") else {})}
 
 
 def check_algo_kwargs(given: dict) -> None:
@@ -104,18 +121,21 @@ def check_algo_kwargs(given: dict) -> None:
 
 
 # --- the gait target ---------------------------------------------------------------------
-def decode_gait(x) -> dict:
+def decode_gait(x, bounds: dict = GAIT_BOUNDS) -> dict:
     """Gait parameters from a search vector: each entry in [-1, 1] maps linearly onto its
-    range in ``GAIT_BOUNDS`` (clipped outside it)."""
+    range in ``bounds`` (clipped outside it)."""
     x = np.clip(np.asarray(x, dtype=float), -1.0, 1.0)
+    if x.shape != (len(bounds),):
+        raise ValueError(f"a gait search vector has {len(bounds)} entries "
+                         f"({', '.join(bounds)}), found shape {x.shape}")
     return {k: float(lo + (hi - lo) * (v + 1.0) / 2.0)
-            for v, (k, (lo, hi)) in zip(x, GAIT_BOUNDS.items())}
+            for v, (k, (lo, hi)) in zip(x, bounds.items())}
 
 
-def encode_gait(params: dict) -> np.ndarray:
+def encode_gait(params: dict, bounds: dict = GAIT_BOUNDS) -> np.ndarray:
     """The search vector of gait parameters (inverse of ``decode_gait``)."""
     return np.array([2.0 * (params[k] - lo) / (hi - lo) - 1.0
-                     for k, (lo, hi) in GAIT_BOUNDS.items()])
+                     for k, (lo, hi) in bounds.items()])
 
 
 def gait_fitness(figures: dict, command, tracking: bool = False) -> float:
@@ -158,15 +178,17 @@ def _gait_problem_class():
         """Fitness of tripod-gait parameter vectors (``gait_fitness``); each evaluation's
         mean speed, slip, step frequency and falls ride along as evaluation data."""
 
-        def __init__(self, env_kwargs, command, seeds, num_actors, tracking=False):
-            super().__init__("max", solution_length=len(GAIT_BOUNDS), initial_bounds=(-1, 1),
+        def __init__(self, env_kwargs, command, seeds, num_actors, tracking=False,
+                     bounds=GAIT_BOUNDS):
+            super().__init__("max", solution_length=len(bounds), initial_bounds=(-1, 1),
                              dtype=torch.float32, eval_data_length=5,
                              num_actors=num_actors if num_actors > 1 else None)
             self.env_kwargs, self.command, self.seeds = dict(env_kwargs), command, seeds
             self.tracking = tracking
+            self.bounds = dict(bounds)
 
         def _evaluate(self, solution):
-            params = decode_gait(solution.values.detach().cpu().numpy())
+            params = decode_gait(solution.values.detach().cpu().numpy(), self.bounds)
             eps = gait_episodes(params, self.env_kwargs, self.command, self.seeds)
             fit = float(np.mean([gait_fitness(e, self.command, self.tracking) for e in eps]))
             data = [np.mean([e[k] for e in eps]) for k in ("vx", "slip_mean",
@@ -187,9 +209,10 @@ def _env_factory(cfg: TrainConfig):
 def _problem(cfg: TrainConfig, sec: dict):
     if sec["target"] == "gait":
         seeds = [cfg.seed + k for k in range(sec["num_episodes"])]
-        env_kwargs = {k: v for k, v in cfg.env.items() if k not in GAIT_BOUNDS}
+        bounds = gait_bounds(sec)
+        env_kwargs = {k: v for k, v in cfg.env.items() if k not in bounds}
         return _gait_problem_class()(env_kwargs, list(map(float, sec["command"])), seeds,
-                                     sec["num_actors"], sec["fitness"] == "tracking")
+                                     sec["num_actors"], sec["fitness"] == "tracking", bounds)
     from evotorch.neuroevolution import GymNE
     return GymNE(env=_env_factory(cfg), network="Linear(obs_length, act_length)",
                  observation_normalization=cfg.normalize_obs,
@@ -203,9 +226,10 @@ def _searcher(cfg: TrainConfig, problem, sec: dict, state: dict | None):
               **({} if "radius_init" in cfg.algo_kwargs else {"stdev_init": 0.1}),
               **cfg.algo_kwargs}
     if sec["target"] == "gait" and "center_init" not in kwargs:
+        bounds = gait_bounds(sec)
         kwargs["center_init"] = encode_gait(K.DEFAULT.metadata()
                                             | {k: v for k, v in cfg.env.items()
-                                               if k in GAIT_BOUNDS}).tolist()
+                                               if k in bounds}, bounds).tolist()
     if sec["target"] == "linear" and "center_init" not in kwargs:
         kwargs["center_init"] = [0.0] * problem.solution_length
     if state is not None:
@@ -272,7 +296,8 @@ def _generation_figures(searcher, problem, sec):
     if sec["target"] == "gait":
         k = int(np.argmax(fit))
         vx, slip, freq, env_v, falls = (float(v) for v in evals[k, 1:])
-        centre = decode_gait(searcher.status["center"].detach().cpu().numpy())
+        centre = decode_gait(searcher.status["center"].detach().cpu().numpy(),
+                             gait_bounds(sec))
         scalars.update({"gait/best_vx": vx, "gait/best_slip": slip, "gait/best_step_freq": freq,
                         **{f"gait/center_{n}": v for n, v in centre.items()}})
         text += (f"; best: {vx:.3f} m/s, slip {slip:.3f} m/s, {freq:.2f} Hz, falls "
@@ -366,7 +391,7 @@ def export_pgpe(run_dir: str, cfg: TrainConfig, out_dir: str, checkpoint: int | 
     sec = pgpe_section(cfg)
     center = state["center"].numpy().astype(float)
     if sec["target"] == "gait":
-        params = decode_gait(center)
+        params = decode_gait(center, gait_bounds(sec))
         env = {**cfg.env, **params, "action_mode": "gait_residual"}
         contract = contract_metadata(cfg.env_id, env)
         n = int(contract["obs_size"])
