@@ -37,9 +37,9 @@ TINY = {"env": {"episode_s": 0.5}, "algo_kwargs": {"popsize": 4}}
     ({"env_id": "kraby_rl/OneLeg-v0", "env": {}},
      r"target gait: tunes the tripod gait of kraby_rl/Hexapod-v0, found env_id "
      r"'kraby_rl/OneLeg-v0'"),
-    ({"pgpe": {"target": "gait", "feedback": True}}, r"feedback: searches the gait's feedback gains, which need "
-                                   r"target gait and env.spec_version 3, found target 'gait' "
-                                   r"and spec_version 1"),
+    ({"pgpe": {"target": "gait", "feedback": True}},
+     r"feedback: searches the gait's feedback gains, which need target gait and "
+     r"env.spec_version 3, found target 'gait' and spec_version 1"),
     ({"pgpe": {"feedback": "yes"}}, r"feedback: expected true or false, found 'yes'"),
     ({"env_id": "kraby_rl/OneLegReach-v0", "env": {}, "pgpe": {"target": "linear"}},
      r"pgpe searches a policy of a flat \(Box\) observation; kraby_rl/OneLegReach-v0 has a "
