@@ -112,3 +112,13 @@ def test_both_gates_walk_a_terrain_policy_on_the_ground_and_servos_they_name(mon
     for randomized, env in calls:
         assert env["terrain"] is None and env["faults"] is None and env["curriculum"] is None
         assert (env["randomize"] is None) != randomized
+
+
+def test_the_curve_finds_the_checkpoints_of_sb3_and_pgpe_runs(tmp_path):
+    from kraby_rl.training.train import CKPT_DIR, checkpoint_steps
+    d = tmp_path / CKPT_DIR
+    d.mkdir()
+    for name in ("pgpe_64000.pt", "pgpe_128000.pt", "model_5000.zip", "pgpe_192000.pt.tmp",
+                 "latest.json", "pgpe_x.pt"):
+        (d / name).write_text("")
+    assert checkpoint_steps(str(tmp_path)) == [5000, 64000, 128000]

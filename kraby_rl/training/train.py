@@ -81,12 +81,16 @@ def checkpoint_paths(run_dir: str, n: int) -> tuple[str, str]:
     return os.path.join(d, f"model_{n}.zip"), os.path.join(d, f"vecnormalize_{n}.pkl")
 
 
+CKPT_FILES = (("model_", ".zip"), ("pgpe_", ".pt"))
+"""(prefix, suffix) of a checkpoint file: stable-baselines3's model, a PGPE search state."""
+
+
 def checkpoint_steps(run_dir: str) -> list[int]:
     """Timesteps of the checkpoints in a run, ascending (partial ``.tmp`` writes skipped)."""
     d = os.path.join(run_dir, CKPT_DIR)
     names = os.listdir(d) if os.path.isdir(d) else []
-    return sorted(int(f[len("model_"):-len(".zip")]) for f in names
-                  if f.startswith("model_") and f.endswith(".zip"))
+    return sorted({int(f[len(a):-len(b)]) for f in names for a, b in CKPT_FILES
+                   if f.startswith(a) and f.endswith(b) and f[len(a):-len(b)].isdigit()})
 
 
 def _marker(run_dir: str) -> dict | None:
