@@ -134,20 +134,29 @@ def _walk(env, faults):
     return (math.degrees(G.yaw_from_quat(s.base_quat) - yaw0), s.base_pos[0] - x0, fell)
 
 
+RIPPLE = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
+              clock_hz=1.0, gait_lift_m=0.06, command=[0.15, 0, 0], zero_command_prob=0.0,
+              episode_s=20.0, spec_version=3)
+
+
+def _ripple_with_limp_leg(leg, gain, values, **kw):
+    """(turn [deg], dx [m], fell) of the ripple gait with ``leg`` limp for each value of the
+    contract key ``gain``."""
+    out = []
+    for v in values:
+        env = gym.make("kraby_rl/Hexapod-v0", **{**RIPPLE, **kw, gain: v}).unwrapped
+        try:
+            out.append(_walk(env, FaultSpec.limp_leg(leg)))
+        finally:
+            env.close()
+    return out
+
+
 def test_the_heading_hold_keeps_a_gait_with_a_limp_front_leg_on_course():
     """The ripple gait with a limp front leg turns away from its heading open loop (13 deg in
     20 s); the same gait with the heading hold walks on straight (under 1 deg), as fast."""
-    kw = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
-              clock_hz=1.0, gait_lift_m=0.06, command=[0.15, 0, 0], zero_command_prob=0.0,
-              episode_s=20.0, spec_version=3)
-    envs = {g: gym.make("kraby_rl/Hexapod-v0", gait_heading_gain=g, **kw).unwrapped
-            for g in (0.0, 3.0)}
-    try:
-        open_turn, open_dx, open_fell = _walk(envs[0.0], FaultSpec.limp_leg("lf"))
-        hold_turn, hold_dx, hold_fell = _walk(envs[3.0], FaultSpec.limp_leg("lf"))
-    finally:
-        for e in envs.values():
-            e.close()
+    (open_turn, open_dx, open_fell), (hold_turn, hold_dx, hold_fell) = _ripple_with_limp_leg(
+        "lf", "gait_heading_gain", (0.0, 3.0))
     assert abs(open_turn) > 8 and not open_fell
     assert abs(hold_turn) < 4 and not hold_fell
     assert hold_dx > 2.0 and hold_dx > 0.9 * open_dx
@@ -186,16 +195,7 @@ def test_levelling_shortens_the_legs_on_the_rising_side_within_its_bound():
 def test_levelling_keeps_a_gait_with_a_limp_rear_leg_up():
     """With a limp rear leg the ripple gait (heading hold on) rears up and topples within
     20 s; levelled, it walks the 20 s."""
-    kw = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
-              clock_hz=1.0, gait_lift_m=0.06, gait_stride_scale=0.96, command=[0.15, 0, 0],
-              zero_command_prob=0.0, episode_s=20.0, spec_version=3, gait_heading_gain=3.0)
-    envs = {g: gym.make("kraby_rl/Hexapod-v0", gait_level_gain=g, **kw).unwrapped
-            for g in (0.0, 1.0)}
-    try:
-        _, _, open_fell = _walk(envs[0.0], FaultSpec.limp_leg("lr"))
-        turn, dx, fell = _walk(envs[1.0], FaultSpec.limp_leg("lr"))
-    finally:
-        for e in envs.values():
-            e.close()
+    (_, _, open_fell), (turn, dx, fell) = _ripple_with_limp_leg(
+        "lr", "gait_level_gain", (0.0, 1.0), gait_stride_scale=0.96, gait_heading_gain=3.0)
     assert open_fell
     assert not fell and dx > 1.5 and abs(turn) < 20

@@ -92,23 +92,29 @@ def _tiny(path, out, **extra):
     return str(out)
 
 
+def _train_and_export(cfg_path, run, timeout):
+    """``kraby train`` then ``kraby export`` of a run; returns the training's output."""
+    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0, out
+    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "export", run], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
 def test_gait_search_on_ray_actors_exports_a_gait_config(tmp_path):
     cfg_path = _tiny(GAIT, tmp_path / "gait.yaml", total_timesteps=300,
                      checkpoint_every=100, pgpe={"num_actors": 2, "num_episodes": 1})
     run = str(tmp_path / "run")
-    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
-    try:
-        out, _ = proc.communicate(timeout=400)
-    finally:
-        kill_group(proc)
-    assert proc.returncode == 0, out
+    out = _train_and_export(cfg_path, run, 400)
     assert "ray: local, 2 CPUs on 127.0.0.1" in out
     gens = [line for line in out.splitlines() if line.startswith("generation ")]
     assert len(gens) == 3 and "centre clock_hz" in gens[-1], out   # 4 x 25 steps each
     assert os.listdir(os.path.join(run, "tb", "pgpe"))             # TensorBoard events
-    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "export", run], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
     policy = ExportedPolicy(os.path.join(run, "export"))
     contract = policy.contract()                  # a gait config this package accepts
     state = E.load_state(run)
@@ -129,17 +135,9 @@ def test_a_feedback_search_tunes_and_exports_the_heading_and_levelling_gains(tmp
                      env={"spec_version": 3, "gait_heading_gain": 1.0, "gait_level_gain": 0.5},
                      pgpe={"num_actors": 1, "num_episodes": 1, "feedback": True})
     run = str(tmp_path / "run")
-    proc = kraby("train", "--config", cfg_path, "--run-dir", run, "--no-progress")
-    try:
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        kill_group(proc)
-    assert proc.returncode == 0, out
+    out = _train_and_export(cfg_path, run, 300)
     gens = [line for line in out.splitlines() if line.startswith("generation 1:")]
     assert gens and "gait_heading_gain 1.000, gait_level_gain 0.500" in gens[0], out
-    r = subprocess.run([sys.executable, "-m", "kraby_rl.cli", "export", run], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
     contract = ExportedPolicy(os.path.join(run, "export")).contract()
     centre = E.load_state(run)["center"].numpy()
     assert centre.shape == (6,)                          # four gait parameters, two gains

@@ -142,18 +142,14 @@ class Contract:
         if not problems and self.spec_version not in S.SPEC_FIELDS:
             problems.append(f"spec_version: expected one of {sorted(S.SPEC_FIELDS)}, found "
                             f"{self.spec_version!r}")
-        if not problems and self.gait_heading_gain and (
-                self.spec_version < 3 or self.action_mode != "gait_residual"):
-            problems.append(f"gait_heading_gain: a heading hold needs action_mode "
-                            f"gait_residual and spec_version >= 3 (its heading_err), found "
-                            f"{self.gait_heading_gain!r} with {self.action_mode!r} and spec "
-                            f"version {self.spec_version!r}")
-        if not problems and self.gait_level_gain and (
-                self.spec_version < 3 or self.action_mode != "gait_residual"):
-            problems.append(f"gait_level_gain: levelling needs action_mode gait_residual and "
-                            f"spec_version >= 3 (its tilt), found {self.gait_level_gain!r} "
-                            f"with {self.action_mode!r} and spec version "
-                            f"{self.spec_version!r}")
+        for gain, what, uses in (("gait_heading_gain", "a heading hold", "heading_err"),
+                                 ("gait_level_gain", "levelling", "tilt")):
+            if not problems and getattr(self, gain) and (
+                    self.spec_version < 3 or self.action_mode != "gait_residual"):
+                problems.append(f"{gain}: {what} needs action_mode gait_residual and "
+                                f"spec_version >= 3 (its {uses}), found "
+                                f"{getattr(self, gain)!r} with {self.action_mode!r} and spec "
+                                f"version {self.spec_version!r}")
         if self.obs_fields is None:
             set_("obs_fields", _fields(self.spec_version)
                  if self.spec_version in S.SPEC_FIELDS else ())

@@ -44,11 +44,11 @@ RANDOMIZE_KEYS = {
     "push_velocity_m_s": "largest horizontal velocity change of a push [m/s]",
 }
 """Domain randomisation options of HexapodEnv (``randomize`` argument), drawn per episode."""
-NOISY_TERMS = {"ang_vel": "base_ang_vel", "gravity": "gravity", "joint_pos": "joint_pos",
-               "joint_vel": "joint_vel"}
-"""obs_noise term -> observation field (``core.spec.OBS_FIELDS``). The noise is added to
-the sensor reading before the observation is built, so whatever the builder derives from it
-(joint errors, heading error, filtered tilt) sees it as on the robot."""
+NOISY_TERMS = {"ang_vel": "ang_vel_body", "gravity": "gravity_body", "joint_pos": "q",
+               "joint_vel": "w"}
+"""obs_noise term -> the robot state's sensor reading it perturbs. The noise is added to the
+reading before the observation is built, so whatever the builder derives from it (joint
+errors, heading error, filtered tilt) sees it as on the robot."""
 
 
 def check_randomize(spec: dict | None) -> dict:
@@ -91,11 +91,11 @@ class HexapodEnv(KrabyWorldEnv):
     The env builds its ``core.contract.Contract`` from its arguments (``env.contract``:
     what training and export write beside the weights, and what a robot must honour).
 
-    **Observation** (65,) float32 (version 2: (119,), 3: (120,)): the shared spec of
+    **Observation** (65,) float32 (version 2: (119,), 3: (122,)): the shared spec of
     ``kraby_rl.core.spec`` (gyro, gravity direction, command, joint angles minus default,
     joint speeds, previous action, gait clock; version 2 adds the last 3 periods' joint
-    errors, target sent minus angle measured; version 3 the heading error). Only what the
-    real robot measures; ground truth is used for reward only.
+    errors, target sent minus angle measured; version 3 the heading error and the filtered
+    tilt). Only what the real robot measures; ground truth is used for reward only.
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
@@ -146,7 +146,7 @@ class HexapodEnv(KrabyWorldEnv):
     gait_level_gain             ``contract.GAIT_LEVEL_GAIN``     levelling [m] (0: off)
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history; 3:
-                                                                 + heading error)
+                                                                 + heading error, tilt)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
     faults                      None (healthy)                   ``sim.faults`` section
@@ -251,13 +251,11 @@ class HexapodEnv(KrabyWorldEnv):
 
     def _observe(self) -> np.ndarray:
         s = self._state
-        sensors = {"ang_vel": s.ang_vel_body, "gravity": s.gravity_body, "joint_pos": s.q,
-                   "joint_vel": s.w}
+        read = {term: getattr(s, attr) for term, attr in NOISY_TERMS.items()}
         for term, std in self._noise.items():
-            x = sensors[term]
-            sensors[term] = x + std * self.np_random.standard_normal(x.shape)
-        return self.obs_builder.build(sensors["ang_vel"], sensors["gravity"], self.command,
-                                      sensors["joint_pos"], sensors["joint_vel"],
+            read[term] = read[term] + std * self.np_random.standard_normal(read[term].shape)
+        return self.obs_builder.build(read["ang_vel"], read["gravity"], self.command,
+                                      read["joint_pos"], read["joint_vel"],
                                       self._last_action, s.t)
 
     def _randomize_episode(self) -> None:
