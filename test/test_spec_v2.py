@@ -29,8 +29,9 @@ def test_a_version_2_contract_goes_through_metadata_and_a_wrong_one_is_named():
     bad = dict(meta, obs_fields=Contract().metadata()["obs_fields"], obs_size=65)
     with pytest.raises(ContractError, match="obs_fields: policy has"):
         Contract.from_metadata(bad)
-    with pytest.raises(ContractError, match=r"spec_version: expected one of \[1, 2, 3\], found 4"):
-        Contract(spec_version=4)
+    with pytest.raises(ContractError,
+                       match=r"spec_version: expected one of \[1, 2, 3, 4\], found 5"):
+        Contract(spec_version=5)
     with pytest.raises(ContractError, match="spec_version: policy has 2, robot expects 1"):
         Contract.from_metadata(meta, pinned={"spec_version": 1})
 

@@ -12,9 +12,9 @@ Two kinds of keys:
   version) and history, joint order, default pose, action scale, residual scale, clamps. A
   policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
-  duty, lift, stride, pattern, heading and levelling gains, sensor timeouts, observation
-  spec version (1, 2 or 3). A runner adopts the policy's values, unless it pins one (a
-  node parameter): then a policy with another value is refused.
+  duty, lift, stride, pattern, heading and levelling gains, limp threshold, sensor
+  timeouts, observation spec version (1 to 4). A runner adopts the policy's values, unless
+  it pins one (a node parameter): then a policy with another value is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ GAIT_HEADING_GAIN = 0.0
 GAIT_LEVEL_GAIN = 0.0
 """[m] the gait's levelling (foot height change per metre of stance position and unit of
 gravity tilt, ``core.spec``); 0: none (``gait_residual``)."""
+GAIT_LIMP_THRESHOLD = 0.0
+"""[rad] a leg whose ``leg_err`` (spec version 4) exceeds this counts as limp and the gait
+walks a wave on the others (``core.gait``); 0: never (``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -86,6 +89,7 @@ class Contract:
     gait_pattern: str = GAIT_PATTERN
     gait_heading_gain: float = GAIT_HEADING_GAIN
     gait_level_gain: float = GAIT_LEVEL_GAIN
+    gait_limp_threshold: float = GAIT_LIMP_THRESHOLD
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -104,7 +108,7 @@ class Contract:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
                      "gait_stride_scale", "gait_heading_gain", "gait_level_gain",
-                     "state_timeout_s",
+                     "gait_limp_threshold", "state_timeout_s",
                      "sensor_timeout_s", "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -128,6 +132,9 @@ class Contract:
                      "a gain in [0, 10] [1/s]"),
                     ("gait_level_gain", 0 <= self.gait_level_gain <= 5,
                      "a gain in [0, 5] [m]"),
+                    ("gait_limp_threshold",
+                     0 <= self.gait_limp_threshold <= S.LIMP_THRESHOLD_MAX,
+                     f"a leg error in [0, {S.LIMP_THRESHOLD_MAX}] [rad]"),
                     ("state_timeout_s", self.state_timeout_s > 0, "a time > 0 [s]"),
                     ("sensor_timeout_s", self.sensor_timeout_s > 0, "a time > 0 [s]"),
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
@@ -142,12 +149,14 @@ class Contract:
         if not problems and self.spec_version not in S.SPEC_FIELDS:
             problems.append(f"spec_version: expected one of {sorted(S.SPEC_FIELDS)}, found "
                             f"{self.spec_version!r}")
-        for gain, what, uses in (("gait_heading_gain", "a heading hold", "heading_err"),
-                                 ("gait_level_gain", "levelling", "tilt")):
+        for gain, what, uses, version in (
+                ("gait_heading_gain", "a heading hold", "heading_err", 3),
+                ("gait_level_gain", "levelling", "tilt", 3),
+                ("gait_limp_threshold", "the limp-leg wave", "leg_err", 4)):
             if not problems and getattr(self, gain) and (
-                    self.spec_version < 3 or self.action_mode != "gait_residual"):
+                    self.spec_version < version or self.action_mode != "gait_residual"):
                 problems.append(f"{gain}: {what} needs action_mode gait_residual and "
-                                f"spec_version >= 3 (its {uses}), found "
+                                f"spec_version >= {version} (its {uses}), found "
                                 f"{getattr(self, gain)!r} with {self.action_mode!r} and spec "
                                 f"version {self.spec_version!r}")
         if self.obs_fields is None:
@@ -204,7 +213,8 @@ class Contract:
         return S.ActionDecoder(self.action_mode, self.clock_hz, self.gait_duty,
                                self.gait_lift_m, np.array(self.residual_scale),
                                self.gait_stride_scale, self.gait_pattern,
-                               self.gait_heading_gain, self.gait_level_gain)
+                               self.gait_heading_gain, self.gait_level_gain,
+                               self.gait_limp_threshold)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
@@ -283,14 +293,14 @@ def _show(value):
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
                "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-               "gait_level_gain", "state_timeout_s", "sensor_timeout_s", "cmd_vel_timeout_s",
-               "spec_version")
+               "gait_level_gain", "gait_limp_threshold", "state_timeout_s",
+               "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
             "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-            "gait_level_gain", "spec_version")
+            "gait_level_gain", "gait_limp_threshold", "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()
 """This package's contract with every default."""

@@ -7,6 +7,13 @@ time, so it still stands (and walks) on five legs when one is limp. In stance a 
 straight back under the body at the commanded body velocity; in swing it returns, lifted on
 a half sine. Feet follow the default stance positions of ``core.kinematics``; joint angles
 come from the leg inverse kinematics.
+
+Limp legs (``feet(..., limp=mask)``, from the observation's ``leg_err``): a limp leg is held
+at its stance position and the working legs walk a *wave*: in the order of ``WAVE_ORDER``
+(each side back to front, the left side first), evenly spaced over the cycle, each in the
+air for ``1 - WAVE_DUTY[n]`` of it (``n`` working legs), so that at most one working leg
+swings at a time. Without it the tripod turns on the spot and the ripple loses a third of
+its speed with one limp leg, and both crawl with two (``policies/ripple_limp/README.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,16 @@ RIPPLE_OFFSETS = np.array([0.0, 1 / 3, 2 / 3, 1 / 6, 5 / 6, 0.5])
 """Ripple gait: rear, middle, front leg of a side a third of a cycle apart (a leg with a
 larger offset swings earlier), the right side half a cycle after the left."""
 PATTERNS = {"tripod": TRIPOD_OFFSETS, "ripple": RIPPLE_OFFSETS}
+WAVE_ORDER = (2, 1, 0, 3, 4, 5)
+"""Swing order of the working legs when legs are limp (indices of ``LEG_PREFIXES``: lr, lm,
+lf, rr, rm, rf)."""
+WAVE_DUTY = {5: 0.82, 4: 0.86}
+"""Duty factor of the wave on ``n`` working legs (one leg swings at a time; measured with
+``policies/ripple_limp``: on five legs 0.82 walks 0.12 m/s at 0.15 with step frequencies under
+3 Hz, 0.86 chatters past 3 Hz; on four, 0.86 keeps two of the three pairs walking where
+0.84 and lower let the body sag and the feet slip). Fewer legs: ``WAVE_DUTY_FEW``."""
+WAVE_DUTY_FEW = 0.9
+"""Duty of the wave on three working legs or fewer (it cannot stand statically on them)."""
 
 
 class TripodGait:
@@ -53,29 +70,46 @@ class TripodGait:
         self.duty = float(duty)
         self.lift = float(lift_m)
 
-    def feet(self, t: float, command) -> np.ndarray:
+    def timing(self, limp=None) -> tuple[np.ndarray, float, np.ndarray]:
+        """(phase offsets (6,), duty, working-leg mask (6,)) of the gait with the legs of
+        the boolean mask ``limp`` (order ``LEG_PREFIXES``) limp: the pattern's when none is
+        (or every leg is), else the wave of the working legs (module docstring)."""
+        if limp is None or not np.any(limp) or np.all(limp):
+            return self.offsets, self.duty, np.ones(6, dtype=bool)
+        working = ~np.asarray(limp, dtype=bool)
+        order = [k for k in WAVE_ORDER if working[k]]
+        offsets = np.zeros(6)
+        for i, k in enumerate(order):
+            offsets[k] = (-i / len(order)) % 1.0
+        duty = max(self.duty, WAVE_DUTY.get(len(order), WAVE_DUTY_FEW))
+        return offsets, duty, working
+
+    def feet(self, t: float, command, limp=None) -> np.ndarray:
         """(6, 3) foot targets [m] in base_link at time ``t`` [s].
 
         Args:
             command: (vx [m/s], vy [m/s], yaw rate [rad/s]) in base_link.
+            limp: (6,) bool, legs (order ``LEG_PREFIXES``) that do not follow their
+                targets: held at their stance position, the others walk a wave; None: none.
         """
         vx, vy, wz = (float(c) for c in command)
         nominal = K.DEFAULT_FEET
-        t_stance = self.stride_scale * self.duty / self.frequency
+        offsets, duty, working = self.timing(limp)
+        t_stance = self.stride_scale * duty / self.frequency
         # stride vector of each foot over one stance: body velocity at the foot
         dx = (vx - wz * nominal[:, 1]) * t_stance
         dy = (vy + wz * nominal[:, 0]) * t_stance
         out = nominal.copy()
         if vx == 0.0 and vy == 0.0 and wz == 0.0:
             return out
-        phase = (self.frequency * t + self.offsets) % 1.0
-        for k in range(6):
+        phase = (self.frequency * t + offsets) % 1.0
+        for k in np.flatnonzero(working):
             ph = phase[k]
-            if ph < self.duty:                       # stance: front -> back
-                s = ph / self.duty
+            if ph < duty:                            # stance: front -> back
+                s = ph / duty
                 frac, lift = 0.5 - s, 0.0
             else:                                    # swing: back -> front, lifted
-                s = (ph - self.duty) / (1.0 - self.duty)
+                s = (ph - duty) / (1.0 - duty)
                 frac, lift = s - 0.5, self.lift * math.sin(math.pi * s)
             out[k, 0] += frac * dx[k]
             out[k, 1] += frac * dy[k]

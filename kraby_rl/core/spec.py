@@ -23,8 +23,13 @@ minus the gyro's, integrated since the command last became non-zero (zero while 
 clipped to +-``HEADING_ERR_MAX`` [rad]: how far the body has turned away from the heading
 the command asked for (a limp leg or rough ground turns an open-loop gait); and ``tilt``
 (120-121): the gravity direction's x and y low-passed with time constant ``TILT_TAU_S``
-(the body's lean and rocking, with less of the sensor's noise). Every version is
-built by ``ObservationBuilder`` (env and node alike).
+(the body's lean and rocking, with less of the sensor's noise). Version 4 (shape (128,))
+appends ``leg_err`` (122-127): per leg, order ``LEG_PREFIXES``, the mean absolute
+``joint_err`` of its three joints in the newest period, low-passed with time constant
+``LEG_ERR_TAU_S`` [rad]: a leg whose servos do not follow (torque off, overload protection
+tripped) reads 0.5-1 rad, a working leg under 0.12 rad on any ground, load or servo
+strength the robustness gate tries. Every version is built by ``ObservationBuilder`` (env
+and node alike).
 
 Action (float32, shape (18,), each in [-1, 1]), order ``JOINT_NAMES``, decoded according to
 the policy's ``action_mode`` (in its metadata, so every runner decodes it the same way):
@@ -40,7 +45,11 @@ the policy's ``action_mode`` (in its metadata, so every runner decodes it the sa
   ``clip(-c * (g_x x_foot + g_y y_foot), +-LEVEL_DZ_MAX)`` (``g``: the observation's
   ``tilt``, ``x_foot, y_foot``: the foot's default stance position in base_link): the legs
   on the side that rises shorten and those on the side that sinks extend, so the body tilts
-  back toward level (a limp rear leg would otherwise let it rear up and topple).
+  back toward level (a limp rear leg would otherwise let it rear up and topple). With a
+  limp threshold (contract ``gait_limp_threshold``, spec version 4) the legs whose
+  ``leg_err`` exceeds it count as limp: the gait holds them at their stance position and
+  walks the others as a wave (``core.gait``), so that at most one working leg is in the
+  air at a time.
 
 Either way the target is clipped to the real robot's software clamps
 ``[SOFT_LOWER, SOFT_UPPER]``. The values these depend on (control period, clock, gait,
@@ -107,12 +116,22 @@ HEADING_RATE_MAX = 0.5
 """[rad/s] largest yaw-rate correction the heading hold adds to the command."""
 LEVEL_DZ_MAX = 0.03
 """[m] largest foot height change the gait's levelling makes."""
-SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2, 3: OBS_FIELDS_V3}
+LIMP_THRESHOLD_MAX = 2.0
+"""[rad] largest ``gait_limp_threshold`` (a leg error no leg reaches: never limp)."""
+OBS_FIELDS_V4: tuple[Field, ...] = OBS_FIELDS_V3 + (
+    Field("leg_err", 6, "rad",
+          "per leg, mean |joint_err| of its joints, low-passed (LEG_ERR_TAU_S)"),
+)
+"""Version 4: version 3 plus, per leg, how far its joints lag their targets (a limp leg)."""
+LEG_ERR_TAU_S = 0.5
+"""[s] time constant of the ``leg_err`` low-pass: a stumble or a blocked foot lasts a few
+control periods, a dead leg for good."""
+SPEC_FIELDS = {1: OBS_FIELDS, 2: OBS_FIELDS_V2, 3: OBS_FIELDS_V3, 4: OBS_FIELDS_V4}
 """Observation fields of each spec version (a later version appends to the earlier)."""
 
 OBS_SLICES: dict[str, slice] = {}
 _i = 0
-for _f in OBS_FIELDS_V3:
+for _f in OBS_FIELDS_V4:
     OBS_SLICES[_f.name] = slice(_i, _i + _f.size)
     _i += _f.size
 OBS_SIZE = sum(f.size for f in OBS_FIELDS)
@@ -154,11 +173,14 @@ class ActionDecoder:
             (``gait_residual``, observations of spec version 3; 0: open loop).
         level_gain: [m] levelling: foot height change per metre of stance position and
             unit of gravity tilt (``gait_residual``; 0: none).
+        limp_threshold: [rad] a leg whose ``leg_err`` exceeds it counts as limp and the
+            gait walks on the others (``gait_residual``, spec version 4; 0: never).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
                  residual_scale, stride_scale: float, pattern: str,
-                 heading_gain: float = 0.0, level_gain: float = 0.0):
+                 heading_gain: float = 0.0, level_gain: float = 0.0,
+                 limp_threshold: float = 0.0):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
@@ -177,6 +199,10 @@ class ActionDecoder:
         if not 0.0 <= level_gain <= 5.0:
             raise ValueError(f"level_gain: expected a gain in [0, 5], found {level_gain!r}")
         self.level_gain = float(level_gain)
+        if not 0.0 <= limp_threshold <= LIMP_THRESHOLD_MAX:
+            raise ValueError(f"limp_threshold: expected [0, {LIMP_THRESHOLD_MAX}] rad, found "
+                             f"{limp_threshold!r}")
+        self.limp_threshold = float(limp_threshold)
 
     def command(self, obs: np.ndarray) -> np.ndarray:
         """The command the gait walks: the observation's, steered by the heading hold."""
@@ -192,7 +218,9 @@ class ActionDecoder:
             return J.DEFAULT_POSE.copy()
         sin, cos = obs[OBS_SLICES["clock"]]
         phase = (math.atan2(sin, cos) / (2 * math.pi)) % 1.0
-        feet = self.gait.feet(phase / self.gait.frequency, self.command(obs))
+        limp = (obs[OBS_SLICES["leg_err"]] > self.limp_threshold
+                if self.limp_threshold else None)
+        feet = self.gait.feet(phase / self.gait.frequency, self.command(obs), limp)
         if self.level_gain:
             gx, gy = obs[OBS_SLICES["tilt"]]
             dz = -self.level_gain * (float(gx) * K.DEFAULT_FEET[:, 0]
@@ -233,12 +261,14 @@ class ObservationBuilder:
         self._sent = None
         self._heading = 0.0
         self._tilt = None
+        self._leg_err = np.zeros(6)
         self._t = None
 
     def reset(self) -> None:
-        """A new run: no targets sent, no joint error history, no heading error, the tilt
-        filter starts from the next gravity reading."""
+        """A new run: no targets sent, no joint error history, no heading error, no leg
+        error, the tilt filter starts from the next gravity reading."""
         self._err[:] = 0.0
+        self._leg_err[:] = 0.0
         self._sent = None
         self._heading = 0.0
         self._tilt = None
@@ -277,10 +307,10 @@ class ObservationBuilder:
             self._err[1:] = self._err[:-1]
             self._err[0] = 0.0 if self._sent is None else self._sent - joint_pos
             b[65:119] = self._err.ravel()
+        # integrated over the time since the last observation, at most 0.1 s (a paused run
+        # does not count its gap as turning)
+        dt = 0.0 if self._t is None else min(0.1, max(0.0, t - self._t))
         if self.spec_version >= 3:
-            # integrated over the time since the last observation, at most 0.1 s (a
-            # paused run does not count its gap as turning)
-            dt = 0.0 if self._t is None else min(0.1, max(0.0, t - self._t))
             if command[0] == 0.0 and command[1] == 0.0 and command[2] == 0.0:
                 self._heading = 0.0         # a stop: the next command sets a new heading
             else:
@@ -293,6 +323,10 @@ class ObservationBuilder:
             else:
                 self._tilt += (g - self._tilt) * min(1.0, dt / TILT_TAU_S)
             b[120:122] = self._tilt
+        if self.spec_version >= 4:
+            per_leg = np.abs(self._err[0]).reshape(6, 3).mean(axis=1)
+            self._leg_err += (per_leg - self._leg_err) * min(1.0, dt / LEG_ERR_TAU_S)
+            b[122:128] = self._leg_err
         self._t = t
         return b.copy()
 

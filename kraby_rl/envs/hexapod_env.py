@@ -95,15 +95,17 @@ class HexapodEnv(KrabyWorldEnv):
     ``kraby_rl.core.spec`` (gyro, gravity direction, command, joint angles minus default,
     joint speeds, previous action, gait clock; version 2 adds the last 3 periods' joint
     errors, target sent minus angle measured; version 3 the heading error and the filtered
-    tilt). Only what the real robot measures; ground truth is used for reward only.
+    tilt; version 4 each leg's filtered joint error). Only what the real robot measures;
+    ground truth is used for reward only.
 
     **Action** (18,) in [-1, 1], decoded by ``action_mode``: ``joint``,
     ``q_target = DEFAULT_POSE + ACTION_SCALE * a``; ``gait_residual``, the tripod gait
     (``clock_hz``, ``gait_duty``, ``gait_lift_m``, ``gait_stride_scale``,
     ``gait_pattern``) at the observation's phase and command (steered back to the commanded
-    heading by ``gait_heading_gain``, spec version 3, and levelled by ``gait_level_gain``)
-    plus ``RESIDUAL_SCALE * a``. Either way clipped to the real robot's software clamps and
-    sent to the servo model as one goal per control step.
+    heading by ``gait_heading_gain``, spec version 3, levelled by ``gait_level_gain``, and
+    walking a wave on the working legs when a leg's error exceeds ``gait_limp_threshold``,
+    spec version 4) plus ``RESIDUAL_SCALE * a``. Either way clipped to the real robot's
+    software clamps and sent to the servo model as one goal per control step.
 
     **Reward** per step: ``sum_k weight_k * term_k * dt`` over the terms of
     ``kraby_rl.core.rewards`` (``rewards.TERMS``: ``lin_vel``, ``yaw_rate``, ``alive``,
@@ -144,9 +146,11 @@ class HexapodEnv(KrabyWorldEnv):
     gait_pattern                ``contract.GAIT_PATTERN``        "tripod" or "ripple"
     gait_heading_gain           ``contract.GAIT_HEADING_GAIN``   heading hold [1/s] (0: off)
     gait_level_gain             ``contract.GAIT_LEVEL_GAIN``     levelling [m] (0: off)
+    gait_limp_threshold         ``contract.GAIT_LIMP_THRESHOLD`` limp leg error [rad] (0: off)
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history; 3:
-                                                                 + heading error, tilt)
+                                                                 + heading error, tilt; 4:
+                                                                 + leg error)
     randomize                   None                             ``RANDOMIZE_KEYS`` ranges
     terrain                     None (flat)                      ``sim.terrain`` section
     faults                      None (healthy)                   ``sim.faults`` section
@@ -171,6 +175,7 @@ class HexapodEnv(KrabyWorldEnv):
                  gait_pattern: str = K.GAIT_PATTERN,
                  gait_heading_gain: float = K.GAIT_HEADING_GAIN,
                  gait_level_gain: float = K.GAIT_LEVEL_GAIN,
+                 gait_limp_threshold: float = K.GAIT_LIMP_THRESHOLD,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -214,6 +219,7 @@ class HexapodEnv(KrabyWorldEnv):
                                        gait_pattern=gait_pattern,
                                        gait_heading_gain=gait_heading_gain,
                                        gait_level_gain=gait_level_gain,
+                                       gait_limp_threshold=gait_limp_threshold,
                                        spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None
