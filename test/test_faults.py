@@ -10,7 +10,7 @@ import pytest
 import kraby_rl  # noqa: F401  (registers the envs)
 from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
-from kraby_rl.sim.faults import FaultSpec, check_faults, draw_faults
+from kraby_rl.sim.faults import NON_ADJACENT_PAIRS, FaultSpec, check_faults, draw_faults
 from kraby_rl.training.config import ConfigError, from_dict
 
 
@@ -143,3 +143,22 @@ def test_faults_are_checked_and_drawn_from_the_config():
         FaultSpec(weak={"lf_femur": 1.5})
     with pytest.raises(ConfigError, match="config key 'env': faults.kinds"):
         from_dict({"env": {"faults": {"kinds": {"x": 1}}}})
+
+
+def test_two_limp_legs_are_never_neighbours_and_every_such_pair_is_drawn():
+    assert len(NON_ADJACENT_PAIRS) == 9
+    ring = list(J.LEG_PREFIXES)                    # lf, lm, lr, rr, rm, rf: round the body
+    sec = check_faults({"kinds": {"limp_legs": 1}})
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        spec = draw_faults(sec, rng)
+        legs = sorted({n.split("_")[0] for n in spec.limp}, key=ring.index)
+        assert len(spec.limp) == 6 and len(legs) == 2, spec
+        gap = ring.index(legs[1]) - ring.index(legs[0])
+        assert gap not in (1, 5), legs             # not neighbours
+        seen.add(tuple(legs))
+    assert len(seen) == 9
+    assert FaultSpec.limp_leg("lm", "rr").label() == "limp leg lm, limp leg rr"
+    with pytest.raises(ValueError, match=r"limp leg: expected one or more of .* found \['lx'\]"):
+        FaultSpec.limp_leg("lx")

@@ -141,3 +141,27 @@ def test_the_wave_walks_on_a_limp_front_leg_where_the_ripple_slows():
     assert not ripple_fell and not wave_fell
     assert ripple < 0.095 and wave > 0.11, (ripple, wave)
     assert abs(turn) < 15
+
+
+def test_over_fewer_legs_the_body_shifts_over_the_working_feet_and_crouches():
+    with pytest.raises(ContractError, match="gait_limp_shift: the limp-leg wave needs "
+                                            "action_mode gait_residual and spec_version >= 4"):
+        Contract(action_mode="gait_residual", spec_version=3, gait_limp_shift=0.3)
+    with pytest.raises(ContractError, match=r"gait_limp_crouch_m: expected a height in "
+                                            r"\[0, 0.04\] m, found 0.05"):
+        Contract(action_mode="gait_residual", spec_version=4, gait_limp_crouch_m=0.05)
+    plain = TripodGait(1.0, 0.78, 0.06, 0.8, "ripple")
+    moved = TripodGait(1.0, 0.78, 0.06, 0.8, "ripple", limp_shift=0.5, limp_crouch_m=0.02)
+    mask = _mask("lm", "rr")
+    work = ~mask
+    centroid = K.DEFAULT_FEET[work, :2].mean(axis=0)
+    assert centroid[0] > 0.02                    # lm and rr gone: the feet left are ahead
+    for t in (0.0, 0.37, 0.81):
+        a = plain.feet(t, [0.15, 0.0, 0.0], mask)
+        b = moved.feet(t, [0.15, 0.0, 0.0], mask)
+        np.testing.assert_allclose(b[work, :2] - a[work, :2], np.tile(-0.5 * centroid,
+                                                                      (4, 1)), atol=1e-12)
+        np.testing.assert_allclose(b[work, 2] - a[work, 2], 0.02, atol=1e-12)
+        np.testing.assert_allclose(b[mask], a[mask])              # the limp legs: held
+    np.testing.assert_allclose(moved.feet(0.3, [0.15, 0, 0]), plain.feet(0.3, [0.15, 0, 0]))
+    np.testing.assert_allclose(moved.feet(0.3, [0.0, 0, 0], mask), K.DEFAULT_FEET)  # standing

@@ -41,6 +41,11 @@ TINY = {"env": {"episode_s": 0.5}, "algo_kwargs": {"popsize": 4}}
      r"feedback: searches the gait's feedback gains, which need target gait and "
      r"env.spec_version 3, found target 'gait' and spec_version 1"),
     ({"pgpe": {"feedback": "yes"}}, r"feedback: expected true or false, found 'yes'"),
+    ({"pgpe": {"target": "gait", "limp": True}, "env": {"spec_version": 4}},
+     r"limp: searches the limp-leg wave's shift and crouch, which need target gait, "
+     r"env.spec_version 4 and env.gait_limp_threshold > 0, found target 'gait', "
+     r"spec_version 4 and gait_limp_threshold 0.0"),
+    ({"pgpe": {"limp": 1}}, r"limp: expected true or false, found 1"),
     ({"env_id": "kraby_rl/OneLegReach-v0", "env": {}, "pgpe": {"target": "linear"}},
      r"pgpe searches a policy of a flat \(Box\) observation; kraby_rl/OneLegReach-v0 has a "
      r"Dict one"),
@@ -66,6 +71,8 @@ def test_gait_coordinates_and_fitness():
     assert list(both) == [*E.GAIT_BOUNDS, "gait_heading_gain", "gait_level_gain"]
     hi = E.decode_gait([1.0] * len(both), both)
     assert hi["gait_heading_gain"] == 5.0 and hi["gait_level_gain"] == 2.0
+    limp = E.gait_bounds({"limp": True})
+    assert list(limp) == [*E.GAIT_BOUNDS, "gait_limp_shift", "gait_limp_crouch_m"]
     with pytest.raises(ValueError, match="a gait search vector has 4 entries"):
         E.decode_gait([0.0] * 6)
     good = {"vx": 0.3, "vy": 0.0, "slip_mean": 0.01, "step_freq_hz": 2.5,
@@ -130,20 +137,27 @@ def test_gait_search_on_ray_actors_exports_a_gait_config(tmp_path):
     assert s["episodes_detail"][0]["command"] == [0.2, 0.0, 0.0]
 
 
-def test_a_feedback_search_tunes_and_exports_the_heading_and_levelling_gains(tmp_path):
+def test_a_feedback_and_limp_search_tunes_and_exports_the_gains_shift_and_crouch(tmp_path):
     cfg_path = _tiny(GAIT, tmp_path / "gait.yaml", total_timesteps=100, checkpoint_every=100,
-                     env={"spec_version": 3, "gait_heading_gain": 1.0, "gait_level_gain": 0.5},
-                     pgpe={"num_actors": 1, "num_episodes": 1, "feedback": True})
+                     env={"spec_version": 4, "gait_heading_gain": 1.0, "gait_level_gain": 0.5,
+                          "gait_limp_threshold": 0.3, "gait_limp_shift": 0.4,
+                          "gait_limp_crouch_m": 0.015},
+                     pgpe={"num_actors": 1, "num_episodes": 1, "feedback": True,
+                           "limp": True})
     run = str(tmp_path / "run")
     out = _train_and_export(cfg_path, run, 300)
     gens = [line for line in out.splitlines() if line.startswith("generation 1:")]
     assert gens and "gait_heading_gain 1.000, gait_level_gain 0.500" in gens[0], out
+    assert "gait_limp_shift 0.400, gait_limp_crouch_m 0.015" in gens[0], out
     contract = ExportedPolicy(os.path.join(run, "export")).contract()
     centre = E.load_state(run)["center"].numpy()
-    assert centre.shape == (6,)                          # four gait parameters, two gains
-    tuned = E.decode_gait(centre, E.gait_bounds({"feedback": True}))
-    assert contract.spec_version == 3 and contract.obs_size == 122
-    for key in ("gait_heading_gain", "gait_level_gain", "clock_hz"):
+    assert centre.shape == (8,)                   # four gait parameters, two gains, two limp
+    sec = {"feedback": True, "limp": True}
+    tuned = E.decode_gait(centre, E.gait_bounds(sec))
+    assert contract.spec_version == 4 and contract.obs_size == 128
+    assert contract.gait_limp_threshold == 0.3                  # set, not searched
+    for key in ("gait_heading_gain", "gait_level_gain", "clock_hz", "gait_limp_shift",
+                "gait_limp_crouch_m"):
         assert getattr(contract, key) == pytest.approx(tuned[key])
 
 

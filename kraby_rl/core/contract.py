@@ -12,9 +12,10 @@ Two kinds of keys:
   version) and history, joint order, default pose, action scale, residual scale, clamps. A
   policy that differs in any of them is refused everywhere;
 * chosen by the policy (``POLICY_KEYS``): control period, gait clock, action mode, gait
-  duty, lift, stride, pattern, heading and levelling gains, limp threshold, sensor
-  timeouts, observation spec version (1 to 4). A runner adopts the policy's values, unless
-  it pins one (a node parameter): then a policy with another value is refused.
+  duty, lift, stride, pattern, heading and levelling gains, limp threshold, shift and
+  crouch, sensor timeouts, observation spec version (1 to 4). A runner adopts the policy's
+  values, unless it pins one (a node parameter): then a policy with another value is
+  refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
-from kraby_rl.core.gait import PATTERNS, TripodGait
+from kraby_rl.core.gait import LIMP_CROUCH_MAX, PATTERNS, TripodGait
 
 # --- the defaults (nowhere else) -----------------------------------------------------------
 CONTROL_PERIOD_S = 0.02
@@ -51,6 +52,11 @@ gravity tilt, ``core.spec``); 0: none (``gait_residual``)."""
 GAIT_LIMP_THRESHOLD = 0.0
 """[rad] a leg whose ``leg_err`` (spec version 4) exceeds this counts as limp and the gait
 walks a wave on the others (``core.gait``); 0: never (``gait_residual``)."""
+GAIT_LIMP_SHIFT = 0.0
+"""With limp legs, the fraction of the way the body moves over the working feet's centroid
+(``core.gait``; ``gait_residual``)."""
+GAIT_LIMP_CROUCH_M = 0.0
+"""[m] with limp legs, how much lower the body walks (``core.gait``; ``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])
                        for j in J.JOINTS)
 """(18,) radians per unit action of the ``gait_residual`` mode, order ``JOINT_NAMES``."""
@@ -90,6 +96,8 @@ class Contract:
     gait_heading_gain: float = GAIT_HEADING_GAIN
     gait_level_gain: float = GAIT_LEVEL_GAIN
     gait_limp_threshold: float = GAIT_LIMP_THRESHOLD
+    gait_limp_shift: float = GAIT_LIMP_SHIFT
+    gait_limp_crouch_m: float = GAIT_LIMP_CROUCH_M
     state_timeout_s: float = STATE_TIMEOUT_S
     sensor_timeout_s: float = SENSOR_TIMEOUT_S
     cmd_vel_timeout_s: float = CMD_VEL_TIMEOUT_S
@@ -108,7 +116,8 @@ class Contract:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         for name in ("control_period_s", "clock_hz", "gait_duty", "gait_lift_m",
                      "gait_stride_scale", "gait_heading_gain", "gait_level_gain",
-                     "gait_limp_threshold", "state_timeout_s",
+                     "gait_limp_threshold", "gait_limp_shift", "gait_limp_crouch_m",
+                     "state_timeout_s",
                      "sensor_timeout_s", "cmd_vel_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -135,6 +144,10 @@ class Contract:
                     ("gait_limp_threshold",
                      0 <= self.gait_limp_threshold <= S.LIMP_THRESHOLD_MAX,
                      f"a leg error in [0, {S.LIMP_THRESHOLD_MAX}] [rad]"),
+                    ("gait_limp_shift", 0 <= self.gait_limp_shift <= 1,
+                     "a fraction in [0, 1]"),
+                    ("gait_limp_crouch_m", 0 <= self.gait_limp_crouch_m <= LIMP_CROUCH_MAX,
+                     f"a height in [0, {LIMP_CROUCH_MAX}] m"),
                     ("state_timeout_s", self.state_timeout_s > 0, "a time > 0 [s]"),
                     ("sensor_timeout_s", self.sensor_timeout_s > 0, "a time > 0 [s]"),
                     ("cmd_vel_timeout_s", self.cmd_vel_timeout_s > 0, "a time > 0 [s]")):
@@ -152,7 +165,9 @@ class Contract:
         for gain, what, uses, version in (
                 ("gait_heading_gain", "a heading hold", "heading_err", 3),
                 ("gait_level_gain", "levelling", "tilt", 3),
-                ("gait_limp_threshold", "the limp-leg wave", "leg_err", 4)):
+                ("gait_limp_threshold", "the limp-leg wave", "leg_err", 4),
+                ("gait_limp_shift", "the limp-leg wave", "leg_err", 4),
+                ("gait_limp_crouch_m", "the limp-leg wave", "leg_err", 4)):
             if not problems and getattr(self, gain) and (
                     self.spec_version < version or self.action_mode != "gait_residual"):
                 problems.append(f"{gain}: {what} needs action_mode gait_residual and "
@@ -214,7 +229,8 @@ class Contract:
                                self.gait_lift_m, np.array(self.residual_scale),
                                self.gait_stride_scale, self.gait_pattern,
                                self.gait_heading_gain, self.gait_level_gain,
-                               self.gait_limp_threshold)
+                               self.gait_limp_threshold, self.gait_limp_shift,
+                               self.gait_limp_crouch_m)
 
     def observation_builder(self) -> S.ObservationBuilder:
         return S.ObservationBuilder(self.clock_hz, self.spec_version)
@@ -222,7 +238,8 @@ class Contract:
     def tripod_gait(self) -> TripodGait:
         """The open-loop gait at this contract's clock, duty, lift, stride and pattern."""
         return TripodGait(self.clock_hz, self.gait_duty, self.gait_lift_m,
-                          self.gait_stride_scale, self.gait_pattern)
+                          self.gait_stride_scale, self.gait_pattern, self.gait_limp_shift,
+                          self.gait_limp_crouch_m)
 
     # --- metadata ----------------------------------------------------------------------
     def metadata(self) -> dict:
@@ -293,14 +310,16 @@ def _show(value):
 KEYS = tuple(f.name for f in dataclasses.fields(Contract))
 POLICY_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
                "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-               "gait_level_gain", "gait_limp_threshold", "state_timeout_s",
-               "sensor_timeout_s", "cmd_vel_timeout_s", "spec_version")
+               "gait_level_gain", "gait_limp_threshold", "gait_limp_shift",
+               "gait_limp_crouch_m", "state_timeout_s", "sensor_timeout_s",
+               "cmd_vel_timeout_s", "spec_version")
 """Keys a policy chooses; a runner adopts them unless it pins them."""
 PACKAGE_KEYS = tuple(k for k in KEYS if k not in POLICY_KEYS)
 """Keys fixed by this package: a policy must have exactly these."""
 ENV_KEYS = ("control_period_s", "clock_hz", "action_mode", "gait_duty", "gait_lift_m",
             "gait_stride_scale", "gait_pattern", "gait_heading_gain",
-            "gait_level_gain", "gait_limp_threshold", "spec_version")
+            "gait_level_gain", "gait_limp_threshold", "gait_limp_shift",
+            "gait_limp_crouch_m", "spec_version")
 """HexapodEnv arguments that are contract keys (same names)."""
 DEFAULT = Contract()
 """This package's contract with every default."""

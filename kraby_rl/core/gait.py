@@ -12,8 +12,12 @@ Limp legs (``feet(..., limp=mask)``, from the observation's ``leg_err``): a limp
 at its stance position and the working legs walk a *wave*: in the order of ``WAVE_ORDER``
 (each side back to front, the left side first), evenly spaced over the cycle, each in the
 air for ``1 - WAVE_DUTY[n]`` of it (``n`` working legs), so that at most one working leg
-swings at a time. Without it the tripod turns on the spot and the ripple loses a third of
-its speed with one limp leg, and both crawl with two (``policies/ripple_limp/README.md``).
+swings at a time. Two more things help the body over fewer legs (both 0 by default): it
+moves ``limp_shift`` of the way over the centroid of the working feet (they step back by
+as much), and crouches by ``limp_crouch_m`` (the working feet rise by as much), so it sags
+less toward the missing legs and the feet it stands on slip less. Without the wave the
+tripod turns on the spot and the ripple loses a third of its speed with one limp leg, and
+both crawl with two (``policies/ripple_limp/README.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ WAVE_DUTY = {5: 0.82, 4: 0.86}
 ``policies/ripple_limp``: on five legs 0.82 walks 0.12 m/s at 0.15 with step frequencies under
 3 Hz, 0.86 chatters past 3 Hz; on four, 0.86 keeps two of the three pairs walking where
 0.84 and lower let the body sag and the feet slip). Fewer legs: ``WAVE_DUTY_FEW``."""
+LIMP_CROUCH_MAX = 0.04
+"""[m] largest ``limp_crouch_m`` (the legs' reach keeps the stride)."""
 WAVE_DUTY_FEW = 0.9
 """Duty of the wave on three working legs or fewer (it cannot stand statically on them)."""
 
@@ -52,10 +58,14 @@ class TripodGait:
         stride_scale: stride length over the one that moves the foot at the commanded
             body velocity in stance (1 = no slip assumed; more makes up for lag and slip).
         pattern: which legs step when: a key of ``PATTERNS``.
+        limp_shift: with limp legs, the fraction of the way the body moves over the centroid
+            of the working feet (0..1).
+        limp_crouch_m: with limp legs, how much lower the body walks [m] (0..0.04).
     """
 
     def __init__(self, frequency_hz: float, duty: float, lift_m: float,
-                 stride_scale: float, pattern: str):
+                 stride_scale: float, pattern: str, limp_shift: float = 0.0,
+                 limp_crouch_m: float = 0.0):
         if not 0 < frequency_hz <= 5:
             raise ValueError(f"frequency_hz must be in (0, 5], found {frequency_hz!r}")
         if not 0.3 <= duty < 1:
@@ -64,6 +74,13 @@ class TripodGait:
             raise ValueError(f"stride_scale must be in [0.5, 2], found {stride_scale!r}")
         if pattern not in PATTERNS:
             raise ValueError(f"pattern must be one of {sorted(PATTERNS)}, found {pattern!r}")
+        if not 0 <= limp_shift <= 1:
+            raise ValueError(f"limp_shift must be in [0, 1], found {limp_shift!r}")
+        if not 0 <= limp_crouch_m <= LIMP_CROUCH_MAX:
+            raise ValueError(f"limp_crouch_m must be in [0, {LIMP_CROUCH_MAX}] m, found "
+                             f"{limp_crouch_m!r}")
+        self.limp_shift = float(limp_shift)
+        self.limp_crouch = float(limp_crouch_m)
         self.offsets = PATTERNS[pattern]
         self.frequency = float(frequency_hz)
         self.stride_scale = float(stride_scale)
@@ -102,6 +119,9 @@ class TripodGait:
         out = nominal.copy()
         if vx == 0.0 and vy == 0.0 and wz == 0.0:
             return out
+        if not working.all():            # limp legs: the body over the working feet, lower
+            out[working, :2] -= self.limp_shift * nominal[working, :2].mean(axis=0)
+            out[working, 2] += self.limp_crouch
         phase = (self.frequency * t + offsets) % 1.0
         for k in np.flatnonzero(working):
             ph = phase[k]

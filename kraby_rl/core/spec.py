@@ -175,16 +175,20 @@ class ActionDecoder:
             unit of gravity tilt (``gait_residual``; 0: none).
         limp_threshold: [rad] a leg whose ``leg_err`` exceeds it counts as limp and the
             gait walks on the others (``gait_residual``, spec version 4; 0: never).
+        limp_shift, limp_crouch_m: how the gait carries the body over fewer legs
+            (``core.gait.TripodGait``).
     """
 
     def __init__(self, mode: str, clock_hz: float, duty: float, lift_m: float,
                  residual_scale, stride_scale: float, pattern: str,
                  heading_gain: float = 0.0, level_gain: float = 0.0,
-                 limp_threshold: float = 0.0):
+                 limp_threshold: float = 0.0, limp_shift: float = 0.0,
+                 limp_crouch_m: float = 0.0):
         if mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, found {mode!r}")
         self.mode = mode
-        self.gait = (TripodGait(clock_hz, duty, lift_m, stride_scale, pattern)
+        self.gait = (TripodGait(clock_hz, duty, lift_m, stride_scale, pattern, limp_shift,
+                                limp_crouch_m)
                      if mode == "gait_residual" else None)
         scale = np.asarray(residual_scale, float)
         if scale.shape != (ACTION_SIZE,) or not np.all(np.isfinite(scale)) \

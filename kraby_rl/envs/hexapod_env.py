@@ -147,6 +147,8 @@ class HexapodEnv(KrabyWorldEnv):
     gait_heading_gain           ``contract.GAIT_HEADING_GAIN``   heading hold [1/s] (0: off)
     gait_level_gain             ``contract.GAIT_LEVEL_GAIN``     levelling [m] (0: off)
     gait_limp_threshold         ``contract.GAIT_LIMP_THRESHOLD`` limp leg error [rad] (0: off)
+    gait_limp_shift             ``contract.GAIT_LIMP_SHIFT``     limp: body over the feet
+    gait_limp_crouch_m          ``contract.GAIT_LIMP_CROUCH_M``  limp: body lower [m]
     spec_version                ``spec.SPEC_VERSION`` (1)        observation version (2:
                                                                  + joint error history; 3:
                                                                  + heading error, tilt; 4:
@@ -176,6 +178,8 @@ class HexapodEnv(KrabyWorldEnv):
                  gait_heading_gain: float = K.GAIT_HEADING_GAIN,
                  gait_level_gain: float = K.GAIT_LEVEL_GAIN,
                  gait_limp_threshold: float = K.GAIT_LIMP_THRESHOLD,
+                 gait_limp_shift: float = K.GAIT_LIMP_SHIFT,
+                 gait_limp_crouch_m: float = K.GAIT_LIMP_CROUCH_M,
                  spec_version: int = S.SPEC_VERSION,
                  randomize: dict | None = None, terrain: dict | None = None,
                  faults: dict | None = None, curriculum: dict | None = None,
@@ -220,6 +224,8 @@ class HexapodEnv(KrabyWorldEnv):
                                        gait_heading_gain=gait_heading_gain,
                                        gait_level_gain=gait_level_gain,
                                        gait_limp_threshold=gait_limp_threshold,
+                                       gait_limp_shift=gait_limp_shift,
+                                       gait_limp_crouch_m=gait_limp_crouch_m,
                                        spec_version=spec_version)
         except K.ContractError as exc:
             raise ValueError(f"HexapodEnv: {exc}") from None

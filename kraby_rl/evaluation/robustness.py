@@ -40,7 +40,7 @@ STEP_HZ_MAX = 3.0
 
 
 def _limp_legs(*prefixes) -> dict:
-    return {"limp": tuple(n for p in prefixes for n in FaultSpec.limp_leg(p).limp)}
+    return {"limp": FaultSpec.limp_leg(*prefixes).limp}
 
 
 def _scenarios() -> dict:

@@ -5,12 +5,15 @@ What a real Kraby meets: a servo that tripped its overload protection goes torqu
 or a sagging battery, a servo jammed at its position (a stripped or blocked gear), and a
 load on the body. ``FaultSpec`` says which; ``draw_faults`` draws one from a training
 config's ``faults`` section (``check_faults`` validates it); ``KrabyWorld.reset(faults=...)``
-applies it. The policy never observes a fault; the env reports it in ``info``.
+applies it. The policy never observes a fault (what it can feel of one is its joints not
+following their targets: ``leg_err``, observation spec version 4); the env reports it in
+``info``. ``limp_legs``: two legs that are not neighbours (``NON_ADJACENT_PAIRS``).
 
 Config section (every key optional)::
 
     faults:
-      kinds: {none: 2, limp_servo: 1, limp_leg: 1, weak_servo: 1, stuck_servo: 1}
+      kinds: {none: 2, limp_servo: 1, limp_leg: 1, limp_legs: 1, weak_servo: 1,
+              stuck_servo: 1}
       weak_strength: [0.4, 0.9]     # stall-torque factor of a weak servo
       payload_kg: [0.0, 0.5]        # drawn for every episode (0: none)
       payload_offset_m: 0.05        # largest horizontal offset from the body centre
@@ -26,7 +29,12 @@ import numpy as np
 from kraby_rl.core import joints as J
 from kraby_rl.sim.sections import choose, interval, weights
 
-KINDS = ("none", "limp_servo", "limp_leg", "weak_servo", "stuck_servo")
+KINDS = ("none", "limp_servo", "limp_leg", "limp_legs", "weak_servo", "stuck_servo")
+NON_ADJACENT_PAIRS = tuple(
+    (a, b) for i, a in enumerate(J.LEG_PREFIXES) for j, b in enumerate(J.LEG_PREFIXES)
+    if i < j and (j - i) % 6 not in (1, 5))
+"""The 9 pairs of legs that are not neighbours around the body (``LEG_PREFIXES`` goes round
+it: lf, lm, lr, rr, rm, rf)."""
 DEFAULTS = {"weak_strength": (0.4, 0.9), "payload_kg": (0.0, 0.0), "payload_offset_m": 0.05}
 LIMITS = {"weak_strength": (0.0, 1.0), "payload_kg": (0.0, 2.0)}
 
@@ -65,11 +73,14 @@ class FaultSpec:
             raise ValueError(f"faults.payload_kg: expected 0..2 kg, found {self.payload_kg!r}")
 
     @staticmethod
-    def limp_leg(prefix: str) -> "FaultSpec":
-        """All three servos of leg ``prefix`` (``lf``, ``lm``, ... ``rf``) torque-free."""
-        if prefix not in J.LEG_PREFIXES:
-            raise ValueError(f"limp leg: expected one of {J.LEG_PREFIXES}, found {prefix!r}")
-        return FaultSpec(limp=tuple(n for n in J.JOINT_NAMES if n.startswith(prefix + "_")))
+    def limp_leg(*prefixes: str) -> "FaultSpec":
+        """All three servos of each leg ``prefixes`` (``lf``, ``lm``, ... ``rf``)
+        torque-free."""
+        bad = [p for p in prefixes if p not in J.LEG_PREFIXES]
+        if bad or not prefixes:
+            raise ValueError(f"limp leg: expected one or more of {J.LEG_PREFIXES}, found "
+                             f"{list(prefixes)!r}")
+        return FaultSpec(limp=tuple(n for n in J.JOINT_NAMES if n.split("_")[0] in prefixes))
 
     def label(self) -> str:
         parts = []
@@ -131,6 +142,9 @@ def draw_faults(section: dict, rng: np.random.Generator) -> FaultSpec:
         spec["limp"] = (joint,)
     elif kind == "limp_leg":
         spec = {"limp": FaultSpec.limp_leg(J.LEG_PREFIXES[int(rng.integers(6))]).limp}
+    elif kind == "limp_legs":
+        pair = NON_ADJACENT_PAIRS[int(rng.integers(len(NON_ADJACENT_PAIRS)))]
+        spec = {"limp": FaultSpec.limp_leg(*pair).limp}
     elif kind == "weak_servo":
         spec["weak"] = {joint: float(rng.uniform(*section["weak_strength"]))}
     elif kind == "stuck_servo":

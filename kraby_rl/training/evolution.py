@@ -48,6 +48,9 @@ GAIT_BOUNDS = {"clock_hz": (1.0, 3.0), "gait_duty": (0.5, 0.85),
 FEEDBACK_BOUNDS = {"gait_heading_gain": (0.0, 5.0), "gait_level_gain": (0.0, 2.0)}
 """With ``pgpe.feedback: true`` the gait's heading hold and levelling gains are searched too
 (contract keys; the env must observe spec version 3)."""
+LIMP_BOUNDS = {"gait_limp_shift": (0.0, 0.8), "gait_limp_crouch_m": (0.0, 0.03)}
+"""With ``pgpe.limp: true`` how the gait carries the body over fewer legs is searched too
+(contract keys; the env must observe spec version 4 and set ``gait_limp_threshold``)."""
 SLIP_MARGIN = 0.025
 """[m/s] stance slip the gait fitness starts penalising (the plausibility limit is 0.03)."""
 FREQ_MARGIN = 2.9
@@ -65,9 +68,12 @@ PGPE_KEYS = {
                "command, heading drift penalised)",
     "feedback": "gait: true to search the heading hold and levelling gains too (env "
                 "spec_version 3)",
+    "limp": "gait: true to search the limp-leg wave's body shift and crouch too (env "
+            "spec_version 4 and a gait_limp_threshold)",
 }
 PGPE_DEFAULTS = {"target": "linear", "num_actors": 2, "num_episodes": 1,
-                 "command": [0.4, 0.0, 0.0], "fitness": "speed", "feedback": False}
+                 "command": [0.4, 0.0, 0.0], "fitness": "speed", "feedback": False,
+                 "limp": False}
 
 
 def pgpe_section(cfg: TrainConfig) -> dict:
@@ -94,19 +100,28 @@ def pgpe_section(cfg: TrainConfig) -> dict:
     if sec["target"] == "gait" and cfg.env_id != "kraby_rl/Hexapod-v0":
         raise ValueError(f"target gait: tunes the tripod gait of kraby_rl/Hexapod-v0, "
                          f"found env_id {cfg.env_id!r}")
-    if not isinstance(sec["feedback"], bool):
-        raise ValueError(f"feedback: expected true or false, found {sec['feedback']!r}")
+    for key in ("feedback", "limp"):
+        if not isinstance(sec[key], bool):
+            raise ValueError(f"{key}: expected true or false, found {sec[key]!r}")
     if sec["feedback"] and (sec["target"] != "gait"
                             or int(cfg.env.get("spec_version", 1)) < 3):
         raise ValueError(f"feedback: searches the gait's feedback gains, which need target "
                          f"gait and env.spec_version 3, found target {sec['target']!r} and "
                          f"spec_version {cfg.env.get('spec_version', 1)!r}")
+    if sec["limp"] and (sec["target"] != "gait" or int(cfg.env.get("spec_version", 1)) < 4
+                        or not cfg.env.get("gait_limp_threshold")):
+        raise ValueError(f"limp: searches the limp-leg wave's shift and crouch, which need "
+                         f"target gait, env.spec_version 4 and env.gait_limp_threshold > 0, "
+                         f"found target {sec['target']!r}, spec_version "
+                         f"{cfg.env.get('spec_version', 1)!r} and gait_limp_threshold "
+                         f"{cfg.env.get('gait_limp_threshold', 0.0)!r}")
     return sec
 
 
 def gait_bounds(sec: dict) -> dict:
     """The searched parameters and their ranges of a (checked) ``pgpe`` section."""
-    return {**GAIT_BOUNDS, **(FEEDBACK_BOUNDS if sec.get("feedback") else {})}
+    return {**GAIT_BOUNDS, **(FEEDBACK_BOUNDS if sec.get("feedback") else {}),
+            **(LIMP_BOUNDS if sec.get("limp") else {})}
 
 
 def check_algo_kwargs(given: dict) -> None:
