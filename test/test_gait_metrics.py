@@ -32,6 +32,29 @@ def test_figures_known_answers():
     assert f["joint_speed_peak_ratio"] == pytest.approx(0.5)
     assert f["envelope_violations"] == pytest.approx(1 / 18)
     assert f["envelope_excess_max"] == pytest.approx(0.2)
+    assert f["drag_mean"] == 0.0                            # every leg walks
+
+
+def test_a_limp_legs_dragged_foot_is_neither_stance_slip_nor_a_step():
+    """Legs left out of ``legs`` (a limp leg: torque-free, its foot dragged) count for
+    ``drag_mean`` only: the slip, step frequency and duty of the legs walked on are theirs."""
+    T, dt = 100, 0.02
+    t = np.arange(T) * dt
+    pos = np.stack([0.1 * t, np.zeros(T), np.full(T, 0.14)], axis=1)
+    contact = np.zeros((T, 6), dtype=bool)
+    contact[(np.arange(T) // 10) % 2 == 0] = True          # walking legs: 2.5 Hz, duty 0.5
+    contact[:, 1] = (np.arange(T) // 2) % 2 == 0           # lm dragged: touches, bounces
+    slip = np.where(contact, 0.01, 0.5)
+    slip[:, 1] = 0.2                                        # dragged
+    args = (dt, pos, np.zeros(T), contact, slip, np.zeros((T, 18)), np.zeros((T, 18)),
+            pos[:, 2], np.zeros(T), 1.18, 6.31)
+    legs = np.array([True, False, True, True, True, True])
+    every, walked = gait_figures(*args), gait_figures(*args, legs=legs)
+    assert every["slip_mean"] > 0.03 and every["step_freq_hz"] > 3.0 and every["drag_mean"] == 0
+    assert walked["slip_mean"] == pytest.approx(0.01)
+    assert walked["step_freq_hz"] == pytest.approx(2.0)
+    assert walked["duty_factor"] == pytest.approx(0.5)
+    assert walked["drag_mean"] == pytest.approx(0.2)
 
 
 def test_each_servo_is_checked_against_its_own_envelope():

@@ -3,6 +3,11 @@
 A gait whose feet slide, or whose joints run beyond the servo's torque-speed envelope, is a
 simulator artefact, not a gait. ``gait_figures`` turns one episode's per-step records into
 the figures ``kraby eval`` prints.
+
+Slip and step frequency are figures of the legs the robot walks on. A limp leg (all its
+servos torque-free) is not one: its foot hangs and is dragged where the body takes it, and
+whatever it touches is neither stance nor a step, so ``gait_figures(..., legs=...)`` leaves
+it out of both and reports how fast its foot was dragged as ``drag_mean`` instead.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def touchdowns(contact: np.ndarray, min_swing_steps: int = 2) -> np.ndarray:
 def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.ndarray,
                  slip: np.ndarray, w: np.ndarray, tau: np.ndarray, height: np.ndarray,
                  tilt: np.ndarray, stall_torque, no_load_speed,
-                 w_tau: np.ndarray | None = None) -> dict:
+                 w_tau: np.ndarray | None = None, legs: np.ndarray | None = None) -> dict:
     """Figures of one episode.
 
     Args:
@@ -64,11 +69,15 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
             are checked at these speeds: the servo model bounds each step's torque by the
             envelope at the step's start speed (``core/servo_model``), so any excess is a
             fault of the model, not a discretisation effect.
+        legs: (6,) bool, the legs the robot walks on (default all): slip, step frequency
+            and duty factor are theirs; the others' feet give ``drag_mean``.
 
     Returns:
         dict of floats: duration_s, vx/vy (mean velocity in the initial heading frame) [m/s],
         yaw_rate [rad/s], heading_change_deg, slip_mean / slip_p95 in stance [m/s],
-        step_freq_hz (mean over legs), duty_factor, joint_speed_peak / joint_speed_mean
+        step_freq_hz (mean over legs), duty_factor, drag_mean (mean contact-point speed of
+        the other legs' feet on the ground, 0 without such legs) [m/s], joint_speed_peak /
+        joint_speed_mean
         [rad/s], joint_speed_peak_ratio (of no-load speed), power_peak [W], envelope_violations
         (fraction of joint samples outside the envelope), envelope_excess_max [N*m],
         height_min / height_max [m], tilt_max_deg.
@@ -78,7 +87,10 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
     yaw_u = np.unwrap(np.asarray(yaw, float))
     d = base_pos[-1, :2] - base_pos[0, :2]
     c, s = math.cos(yaw_u[0]), math.sin(yaw_u[0])
-    stance = slip[contact]
+    contact = np.asarray(contact, dtype=bool)
+    legs = np.ones(contact.shape[1], dtype=bool) if legs is None else np.asarray(legs, bool)
+    stance = slip[:, legs][contact[:, legs]]
+    dragged = slip[:, ~legs][contact[:, ~legs]]
     ex = envelope_excess(tau, w if w_tau is None else w_tau, stall_torque, no_load_speed)
     return {
         "duration_s": dur,
@@ -88,8 +100,9 @@ def gait_figures(dt: float, base_pos: np.ndarray, yaw: np.ndarray, contact: np.n
         "heading_change_deg": float(math.degrees(yaw_u[-1] - yaw_u[0])),
         "slip_mean": float(stance.mean()) if stance.size else 0.0,
         "slip_p95": float(np.percentile(stance, 95)) if stance.size else 0.0,
-        "step_freq_hz": float(touchdowns(contact).mean() / dur),
-        "duty_factor": float(np.mean(contact)),
+        "step_freq_hz": float(touchdowns(contact[:, legs]).mean() / dur) if legs.any() else 0.0,
+        "duty_factor": float(np.mean(contact[:, legs])) if legs.any() else 0.0,
+        "drag_mean": float(dragged.mean()) if dragged.size else 0.0,
         "joint_speed_peak": float(np.abs(w).max()),
         "joint_speed_mean": float(np.abs(w).mean()),
         "joint_speed_peak_ratio": float((np.abs(w) / no_load_speed).max()),

@@ -4,7 +4,8 @@ For each scenario (terrain, servo faults, payload, low friction, pushes; see ``S
 and each of its commands, POLICY (default: the shipped ``walk``) and the gait generator
 alone (``tripod``) walk the same seeds side by side, in one run. Per contestant and row:
 progress along the command, falls, worst heading drift, slip in stance, step frequency and
-envelope violations, and a verdict:
+envelope violations (slip and steps of the legs it walks on: a limp leg's dragged foot is
+neither, and shows as ``drag``, reported only; ``core.gait_metrics``), and a verdict:
 
 - the gait generator *fails* a row when it falls, stalls (progress below ``STALL`` of the
   command: 0.05 m/s at 0.15 m/s) or drifts more than ``DRIFT_DEG`` in the episode;
@@ -108,6 +109,7 @@ def contest(actor, name: str, seeds, seconds: float, env_kwargs: dict) -> list[d
                 "slip": float(max(e["slip_mean"] for e in eps)),
                 "step_hz": float(max(e["step_freq_hz"] for e in eps)),
                 "envelope": float(max(e["envelope_violations"] for e in eps)),
+                "drag": float(max(e["drag_mean"] for e in eps)),
             })
     finally:
         env.close()
@@ -152,7 +154,7 @@ def run(policy: str = "walk", seeds=(0, 1, 2), seconds: float = 20.0, scenarios=
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
     log(f"{'scenario':26s} {'command':>17s} | {'gait: progress falls drift':>27s} | "
-        f"{'policy: progress falls drift slip Hz env':>43s} | verdict")
+        f"{'policy: progress falls drift slip Hz env drag':>49s} | verdict")
     rows = []
     for name in names:
         g_rows = contest(gait, name, seeds, seconds, dict(gait.metadata.get("env", {})))
@@ -164,7 +166,7 @@ def run(policy: str = "walk", seeds=(0, 1, 2), seconds: float = 20.0, scenarios=
             log(f"{name:26s} {str(tuple(p['command'])):>17s} | {g['progress']:+8.3f} "
                 f"{g['falls']:5d} {drift(g)}{' FAIL' if gait_fails(g) else '     '} | "
                 f"{p['progress']:+8.3f} {p['falls']:5d} {drift(p)} {p['slip']:.3f} "
-                f"{p['step_hz']:4.2f} {100 * p['envelope']:5.2f} | "
+                f"{p['step_hz']:4.2f} {100 * p['envelope']:5.2f} {p['drag']:.3f} | "
                 f"{'PASS' if ok else 'FAIL ' + '; '.join(why)}")
     summary = {"policy": policy, "seeds": list(seeds), "seconds": seconds,
                "passed": all(r["passed"] for r in rows),
