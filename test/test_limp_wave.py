@@ -143,7 +143,7 @@ def test_the_wave_walks_on_a_limp_front_leg_where_the_ripple_slows():
     assert abs(turn) < 15
 
 
-def test_over_fewer_legs_the_body_shifts_over_the_working_feet_and_crouches():
+def test_over_fewer_legs_the_body_sways_over_the_feet_down_and_crouches():
     with pytest.raises(ContractError, match="gait_limp_shift: the limp-leg wave needs "
                                             "action_mode gait_residual and spec_version >= 4"):
         Contract(action_mode="gait_residual", spec_version=3, gait_limp_shift=0.3)
@@ -154,14 +154,25 @@ def test_over_fewer_legs_the_body_shifts_over_the_working_feet_and_crouches():
     moved = TripodGait(1.0, 0.78, 0.06, 0.8, "ripple", limp_shift=0.5, limp_crouch_m=0.02)
     mask = _mask("lm", "rr")
     work = ~mask
-    centroid = K.DEFAULT_FEET[work, :2].mean(axis=0)
-    assert centroid[0] > 0.02                    # lm and rr gone: the feet left are ahead
-    for t in (0.0, 0.37, 0.81):
+    offsets, duty, _ = plain.timing(mask)
+    shifts = []
+    for t in np.linspace(0.0, 1.0, 200, endpoint=False):
         a = plain.feet(t, [0.15, 0.0, 0.0], mask)
         b = moved.feet(t, [0.15, 0.0, 0.0], mask)
-        np.testing.assert_allclose(b[work, :2] - a[work, :2], np.tile(-0.5 * centroid,
-                                                                      (4, 1)), atol=1e-12)
+        d = b[work, :2] - a[work, :2]
+        np.testing.assert_allclose(d, np.tile(d[0], (4, 1)), atol=1e-12)  # feet alike
+        shifts.append(-d[0] / 0.5)                                # where the body went
         np.testing.assert_allclose(b[work, 2] - a[work, 2], 0.02, atol=1e-12)
         np.testing.assert_allclose(b[mask], a[mask])              # the limp legs: held
+        up = np.flatnonzero(a[:, 2] > K.DEFAULT_FEET[:, 2] + 0.03)    # a leg high in the air
+        if len(up):                                  # the body over the feet on the ground
+            others = [k for k in np.flatnonzero(work) if k != up[0]]
+            assert np.linalg.norm(shifts[-1] - K.DEFAULT_FEET[others, :2].mean(axis=0)) < \
+                0.4 * np.linalg.norm(K.DEFAULT_FEET[others, :2].mean(axis=0))
+    # over a cycle the body sways about the centroid of the four working feet: ahead of
+    # the centre, since lm and rr are gone
+    np.testing.assert_allclose(np.mean(shifts, axis=0), K.DEFAULT_FEET[work, :2].mean(axis=0),
+                               atol=1e-3)
+    assert np.mean(shifts, axis=0)[0] > 0.02
     np.testing.assert_allclose(moved.feet(0.3, [0.15, 0, 0]), plain.feet(0.3, [0.15, 0, 0]))
     np.testing.assert_allclose(moved.feet(0.3, [0.0, 0, 0], mask), K.DEFAULT_FEET)  # standing

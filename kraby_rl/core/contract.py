@@ -53,8 +53,8 @@ GAIT_LIMP_THRESHOLD = 0.0
 """[rad] a leg whose ``leg_err`` (spec version 4) exceeds this counts as limp and the gait
 walks a wave on the others (``core.gait``); 0: never (``gait_residual``)."""
 GAIT_LIMP_SHIFT = 0.0
-"""With limp legs, the fraction of the way the body moves over the working feet's centroid
-(``core.gait``; ``gait_residual``)."""
+"""With limp legs, the fraction of the way the body sways toward the centroid of the feet on
+the ground (``core.gait``; ``gait_residual``)."""
 GAIT_LIMP_CROUCH_M = 0.0
 """[m] with limp legs, how much lower the body walks (``core.gait``; ``gait_residual``)."""
 RESIDUAL_SCALE = tuple(float({"coxa": 0.10, "femur": 0.15, "tibia": 0.15}[j.kind])

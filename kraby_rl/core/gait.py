@@ -13,11 +13,13 @@ at its stance position and the working legs walk a *wave*: in the order of ``WAV
 (each side back to front, the left side first), evenly spaced over the cycle, each in the
 air for ``1 - WAVE_DUTY[n]`` of it (``n`` working legs), so that at most one working leg
 swings at a time. Two more things help the body over fewer legs (both 0 by default): it
-moves ``limp_shift`` of the way over the centroid of the working feet (they step back by
-as much), and crouches by ``limp_crouch_m`` (the working feet rise by as much), so it sags
-less toward the missing legs and the feet it stands on slip less. Without the wave the
-tripod turns on the spot and the ripple loses a third of its speed with one limp leg, and
-both crawl with two (``policies/ripple_limp/README.md``).
+sways ``limp_shift`` of the way toward the centroid of the feet on the ground (for each
+working leg, the centroid of the others' stance positions, blended over the cycle so that
+the body is over the support of the leg in the air while it swings: the working feet move
+by as much the other way), and crouches by ``limp_crouch_m`` (the working feet rise by as
+much), so it sags less toward the missing legs and the feet it stands on slip less.
+Without the wave the tripod turns on the spot and the ripple loses a third of its speed
+with one limp leg, and both crawl with two (``policies/ripple_limp/README.md``).
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class TripodGait:
         stride_scale: stride length over the one that moves the foot at the commanded
             body velocity in stance (1 = no slip assumed; more makes up for lag and slip).
         pattern: which legs step when: a key of ``PATTERNS``.
-        limp_shift: with limp legs, the fraction of the way the body moves over the centroid
-            of the working feet (0..1).
+        limp_shift: with limp legs, the fraction of the way the body sways toward the
+            centroid of the feet on the ground (0..1).
         limp_crouch_m: with limp legs, how much lower the body walks [m] (0..0.04).
     """
 
@@ -101,6 +103,24 @@ class TripodGait:
         duty = max(self.duty, WAVE_DUTY.get(len(order), WAVE_DUTY_FEW))
         return offsets, duty, working
 
+    def support_centroid(self, t: float, offsets, duty: float, working) -> np.ndarray:
+        """(2,) [m] where the body sways to at time ``t`` with limp legs: for each working
+        leg, the centroid of the other working legs' stance positions, weighted by
+        ``cos^2`` of the distance of the cycle phase from that leg's mid-swing (zero a slot
+        of the wave away; the weights sum to 1)."""
+        legs = np.flatnonzero(working)
+        n = len(legs)
+        p = (self.frequency * t) % 1.0
+        out = np.zeros(2)
+        for k in legs:
+            mid = ((duty + 1.0) / 2.0 - offsets[k]) % 1.0      # phase of k's mid-swing
+            d = abs((p - mid + 0.5) % 1.0 - 0.5)
+            if d < 1.0 / n:
+                others = legs[legs != k]
+                out += math.cos(math.pi * d * n / 2.0) ** 2 * \
+                    K.DEFAULT_FEET[others, :2].mean(axis=0)
+        return out
+
     def feet(self, t: float, command, limp=None) -> np.ndarray:
         """(6, 3) foot targets [m] in base_link at time ``t`` [s].
 
@@ -119,8 +139,9 @@ class TripodGait:
         out = nominal.copy()
         if vx == 0.0 and vy == 0.0 and wz == 0.0:
             return out
-        if not working.all():            # limp legs: the body over the working feet, lower
-            out[working, :2] -= self.limp_shift * nominal[working, :2].mean(axis=0)
+        if not working.all():            # limp legs: the body over the feet down, lower
+            out[working, :2] -= self.limp_shift * self.support_centroid(t, offsets, duty,
+                                                                        working)
             out[working, 2] += self.limp_crouch
         phase = (self.frequency * t + offsets) % 1.0
         for k in np.flatnonzero(working):
