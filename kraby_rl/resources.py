@@ -11,10 +11,6 @@ import os
 import sys
 
 PACKAGE = "kraby_rl"
-DEFAULT_POLICY = "ripple_limp"
-"""The shipped walking policy every runner uses unless told otherwise (policy_node, the
-launch files, ``kraby demo``, gym_bridge ``mode:=real``, the gates): the one that passes the
-flat gate and every robustness row (``policies/ripple_limp/README.md``)."""
 
 
 def _share() -> str:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}
-# the default shipped walking policy (ripple_limp) at 0.15 m/s forward; POLICY=stand COMMAND="0 0 0" to change
+# the shipped walking policy at 0.15 m/s forward; POLICY=stand COMMAND="0 0 0" to change
 # shellcheck disable=SC2086  # COMMAND is three numbers
-.venv/bin/kraby demo --seconds "${SECONDS_RUN:-20}" --policy "${POLICY:-ripple_limp}" \
+.venv/bin/kraby demo --seconds "${SECONDS_RUN:-20}" --policy "${POLICY:-walk}" \
     --command ${COMMAND:-0.15 0 0}

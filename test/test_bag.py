@@ -173,8 +173,7 @@ def test_a_recorded_demo_replays_into_a_fresh_estimator(tmp_path):
         live = []
         node.create_subscription(sensor_msgs.JointState, "joint_states", live.append, 100,
                                  raw=True)
-        demo = subprocess.Popen(KRABY + ["demo", "--seconds", "8", "--policy", "walk",
-                                         "--record", bag],
+        demo = subprocess.Popen(KRABY + ["demo", "--seconds", "8", "--record", bag],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             while demo.poll() is None:

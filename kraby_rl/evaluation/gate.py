@@ -20,8 +20,6 @@ import json
 import os
 import sys
 
-from kraby_rl.resources import DEFAULT_POLICY
-
 COMMANDS = {"forward": (0.15, 0.0, 0.0), "backward": (-0.15, 0.0, 0.0),
             "left": (0.0, 0.1, 0.0), "right": (0.0, -0.1, 0.0),
             "turn_left": (0.0, 0.0, 0.5), "turn_right": (0.0, 0.0, -0.5)}
@@ -64,8 +62,7 @@ FLAT_HEALTHY = {"terrain": None, "faults": None, "curriculum": None}
 the policy trained on (a terrain policy's own sections would draw steps and limp legs)."""
 
 
-def run(policy=DEFAULT_POLICY, episodes=10, seconds=20.0, stack_episodes=5, log=print,
-        record=None):
+def run(policy="walk", episodes=10, seconds=20.0, stack_episodes=5, log=print, record=None):
     """The gate; ``record``: a directory for every env episode's bag
     (RECORD/<nominal|randomized>_<command>/episode_<k>)."""
     from kraby_rl.resources import resolve_policy
@@ -107,7 +104,7 @@ def _row(label, value, limit, ok):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.evaluation.gate")
-    p.add_argument("policy", nargs="?", default=DEFAULT_POLICY)
+    p.add_argument("policy", nargs="?", default="walk")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--stack-episodes", type=int, default=5)

@@ -29,7 +29,6 @@ import numpy as np
 
 from kraby_rl.core import joints as J
 from kraby_rl.sim.faults import FaultSpec
-from kraby_rl.resources import DEFAULT_POLICY
 
 FORWARD = (0.15, 0.0, 0.0)
 SIDEWAYS = (0.0, 0.1, 0.0)
@@ -145,7 +144,7 @@ def drift(row: dict) -> str:
     return "   -" if row["drift_deg"] is None else f"{row['drift_deg']:4.0f}"
 
 
-def run(policy: str = DEFAULT_POLICY, seeds=(0, 1, 2), seconds: float = 20.0, scenarios=None,
+def run(policy: str = "walk", seeds=(0, 1, 2), seconds: float = 20.0, scenarios=None,
         log=print) -> dict:
     from kraby_rl.evaluation.evaluate import load_actor
     cand = load_actor(policy)
@@ -182,7 +181,7 @@ def run(policy: str = DEFAULT_POLICY, seeds=(0, 1, 2), seconds: float = 20.0, sc
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.evaluation.robustness",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("policy", nargs="?", default=DEFAULT_POLICY)
+    p.add_argument("policy", nargs="?", default="walk")
     p.add_argument("--seeds", type=int, default=3, help="episodes per row (seeds 0..N-1)")
     p.add_argument("--seconds", type=float, default=20.0, help="episode length [s]")
     p.add_argument("--scenario", action="append", dest="scenarios",

@@ -15,8 +15,6 @@ import argparse
 import json
 import sys
 
-from kraby_rl.resources import DEFAULT_POLICY
-
 SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
@@ -58,7 +56,7 @@ def run(policies, commands=SWEEP, episodes=3, seconds=10.0, log=print) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m kraby_rl.evaluation.top_speed")
-    p.add_argument("policy", nargs="?", default=DEFAULT_POLICY)
+    p.add_argument("policy", nargs="?", default="walk")
     p.add_argument("--baseline", default="tripod",
                    help="compared side by side (default: the default tripod gait)")
     p.add_argument("--episodes", type=int, default=3)

@@ -26,7 +26,6 @@ from kraby_rl import ros
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import nav_msgs, sensor_msgs, std_msgs, tf2_msgs
 from kraby_rl.ros.runner import run_node
-from kraby_rl.resources import DEFAULT_POLICY
 
 MODES = ("sim", "real")
 PARAMETERS = [
@@ -38,7 +37,7 @@ PARAMETERS = [
     ("seed", -1, "sim: seed (-1 = the config's)"),
     ("resume", False, "sim: continue run_dir from its newest checkpoint"),
     ("publish_hz", 20.0, "sim: rate of the first env's joint_states/odom/tf [Hz]"),
-    ("policy", DEFAULT_POLICY, "real: exported policy (directory or shipped name)"),
+    ("policy", "walk", "real: exported policy (directory or shipped name)"),
     ("fine_tune_run", "", "real: a training run to fine-tune on the robot for `timesteps` "
      "steps ('' = run the episodes of `policy`)"),
     ("episodes", 1, "real: number of episodes"),

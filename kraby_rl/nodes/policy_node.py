@@ -18,15 +18,14 @@ from kraby_rl import ros
 from kraby_rl.core.command import CommandLimiter
 from kraby_rl.core.observer import Observer
 from kraby_rl.core.policy_runtime import ExportedPolicy, PolicyError
-from kraby_rl.resources import DEFAULT_POLICY, resolve_policy
+from kraby_rl.resources import resolve_policy
 from kraby_rl.nodes import common as C
 from kraby_rl.ros.messages import geometry_msgs, nav_msgs, sensor_msgs
 from kraby_rl.ros import runner
 from kraby_rl.ros.runner import main_for
 
 PARAMETERS = [
-    ("policy", DEFAULT_POLICY, "exported policy: a directory, or the name of one in "
-                               "policies/"),
+    ("policy", "walk", "exported policy: a directory, or the name of one in policies/"),
     ("control_period_s", 0.0, "expected control period [s]; 0 = the policy's own"),
     ("cmd_vel_timeout_s", 0.0, "cmd_vel older than this counts as zero [s]; 0 = the "
                                "policy's contract"),

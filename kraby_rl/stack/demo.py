@@ -21,10 +21,11 @@ import numpy as np
 from kraby_rl.core import geometry as G
 from kraby_rl.stack.launcher import stop_process
 from kraby_rl.ros.topic_tool import loopback_by_default
-from kraby_rl.resources import DEFAULT_POLICY
 
+
+DEFAULT_POLICY = "walk"
 DEFAULT_COMMAND = (0.15, 0.0, 0.0)
-"""The main job's defaults: the default shipped walking policy at 0.15 m/s forward."""
+"""The main job's defaults: the shipped walking policy at 0.15 m/s forward."""
 
 
 def add_parser(sub):

@@ -13,7 +13,7 @@ import os
 import sys
 
 
-from kraby_rl.resources import DEFAULT_POLICY, SHARE, resolve_policy  # noqa: F401 (re-exported)
+from kraby_rl.resources import resolve_policy, SHARE  # noqa: F401 (re-exported)
 
 
 EXECUTABLES = {
@@ -32,8 +32,7 @@ STACKS = ("real", "sim", "sim_train")
 
 ARGUMENTS = {
     "port": ("/dev/ttyUSB0", "servo bus URL, or 'virtual' for the PyBullet-driven virtual bus"),
-    "policy": (DEFAULT_POLICY, "exported policy: a directory or the name of one in "
-                               "policies/"),
+    "policy": ("walk", "exported policy: a directory or the name of one in policies/"),
     "navigator": ("navigate", "navigation policy that walks to goal_pose (RViz's 2D Goal "
                               "Pose): a directory or a name in policies/; 'none' = no "
                               "navigator"),
