@@ -216,3 +216,46 @@ def test_fine_tuning_refuses_a_run_trained_under_another_contract(tmp_path):
     with pytest.raises(ValueError, match=r"parameter 'fine_tune_run': run .* does not match "
                                          r"this robot: action_upper: policy has"):
         run_contract(str(tmp_path), {})
+
+
+def test_policy_node_warns_when_a_feedback_policy_has_no_imu(monkeypatch):
+    """ripple_limp's heading hold and levelling were trained with an IMU; fed from odometry
+    (the real stack without an IMU) policy_node says so in its diagnostics and log, and stops
+    saying so once imu/data is fresh. A policy without feedback gains (walk) is not warned."""
+    ros.init(args=["test_observer_imu", "--ros-args", "-p", "use_sim_time:=true",
+                   "-p", "policy:=ripple_limp"])
+    from kraby_rl.nodes import common as C
+    from kraby_rl.nodes.policy_node import PolicyNode
+    clock = FakeClock()
+    monkeypatch.setattr(ros.Node, "get_clock", lambda self: clock)
+    node = PolicyNode()
+    try:
+        diags = []
+        node.diag_pub.publish = lambda msg: diags.append(msg.status[0])
+        node.pub.publish = lambda msg: None
+        rng = np.random.default_rng(0)
+        for k in range(5):                                    # joint states and odometry
+            clock.t += DT
+            js, _i, od = messages(k, rng, imu=False)
+            node.on_joints(js)
+            node.on_odom(od)
+            node.tick()
+        node.publish_diagnostics()
+        values = {kv.key: kv.value for kv in diags[-1].values}
+        assert diags[-1].level == C.WARN and values["body_source"] == "odometry"
+        assert "gait_heading_gain and gait_level_gain act on gyro and gravity from " \
+               "odometry, not an IMU" in diags[-1].message, diags[-1].message
+        clock.t += DT
+        js, imu, od = messages(5, rng, imu=True)
+        node.on_joints(js)
+        node.on_imu(imu)
+        node.tick()
+        node.publish_diagnostics()
+        assert diags[-1].level == C.OK and diags[-1].message == "running"
+    finally:
+        node.destroy_node()
+        ros.shutdown()
+    walk = Observer(DEFAULT.replace(action_mode="gait_residual"))
+    walk.odometry(0.0, (0, 0, 0, 1), (0, 0, 0))
+    assert walk.body_source(0.01) == "odometry" and walk.feedback_without_imu(0.01) is None
+    assert walk.body_source(10.0) == "level"

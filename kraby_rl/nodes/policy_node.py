@@ -123,8 +123,13 @@ class PolicyNode(ros.Node):
                   "priority": runner.PROCESS_PRIORITY}
         level = C.OK if running else C.WARN
         message = "running" if running else "waiting for joint_states"
+        values["body_source"] = self.observer.body_source(self.now())
         if running and self.limiter.outside:
             level, message = C.WARN, "running; cmd_vel outside the trained range, limited"
+        blind = self.observer.feedback_without_imu(self.now()) if running else None
+        if blind:
+            level, message = C.WARN, f"running; {blind}"
+            self.get_logger().warning(blind, throttle_duration_sec=30)
         self.diag_pub.publish(C.diagnostics(self, [C.status(
             "kraby_rl: policy_node", level, message, values)]))
 
