@@ -160,5 +160,7 @@ def test_two_limp_legs_are_never_neighbours_and_every_such_pair_is_drawn():
         seen.add(tuple(legs))
     assert len(seen) == 9
     assert FaultSpec.limp_leg("lm", "rr").label() == "limp leg lm, limp leg rr"
+    assert FaultSpec.limp_leg("rr", "lm").limp_legs() == ("lm", "rr")
+    assert FaultSpec(limp=("lf_coxa",)).limp_legs() == ()
     with pytest.raises(ValueError, match=r"limp leg: expected one or more of .* found \['lx'\]"):
         FaultSpec.limp_leg("lx")

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 import kraby_rl  # noqa: F401  (registers the envs)
-from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import spec as S
 from kraby_rl.core.contract import Contract, ContractError
-from kraby_rl.core.observer import Observer
 from kraby_rl.sim.faults import FaultSpec
+from sim_helpers import beside_the_robot, walk
 
 HEADING = S.OBS_SLICES["heading_err"]
 TILT = S.OBS_SLICES["tilt"]
@@ -100,38 +99,18 @@ def test_env_and_robot_observer_build_the_same_heading_error_and_tilt():
     env = gym.make("kraby_rl/Hexapod-v0", spec_version=3, action_mode="gait_residual",
                    gait_heading_gain=3.0, gait_level_gain=1.0, command=[0.15, 0, 0],
                    zero_command_prob=0.0, episode_s=4.0).unwrapped
+
+    def same(obs, r):
+        assert r.shape == obs.shape == (122,)
+        assert r[119] == pytest.approx(obs[119], abs=1e-6)
+        np.testing.assert_allclose(r[TILT], obs[TILT], atol=1e-6)
+
     try:
         obs, _ = env.reset(seed=0, options={"faults": FaultSpec.limp_leg("lf")})
-        robot = Observer(env.contract)
-        t = 0.0
-        for k in range(100):
-            s = env.robot_state
-            robot.joint_state(t, s.q, s.w)
-            robot.imu(t, s.base_quat, s.ang_vel_body)
-            r = robot.observe(t, command=env.command)
-            assert r.shape == obs.shape == (122,)
-            assert r[119] == pytest.approx(obs[119], abs=1e-6)
-            np.testing.assert_allclose(r[TILT], obs[TILT], atol=1e-6)
-            np.testing.assert_allclose(robot.targets(np.zeros(18)),
-                                       env.decoder(np.zeros(18), obs), atol=1e-9)
-            obs, *_ = env.step(np.zeros(18))
-            t += env.dt
+        obs = beside_the_robot(env, obs, 100, same)
         assert abs(obs[119]) > 0.005            # the limp leg turned it, the hold saw it
     finally:
         env.close()
-
-
-def _walk(env, faults):
-    env.reset(seed=0, options={"faults": faults})
-    yaw0 = G.yaw_from_quat(env.robot_state.base_quat)
-    x0 = env.robot_state.base_pos[0]
-    fell = False
-    for _ in range(env.max_steps):
-        _, _, fell, trunc, _ = env.step(np.zeros(18))
-        if fell or trunc:
-            break
-    s = env.robot_state
-    return (math.degrees(G.yaw_from_quat(s.base_quat) - yaw0), s.base_pos[0] - x0, fell)
 
 
 RIPPLE = dict(action_mode="gait_residual", gait_pattern="ripple", gait_duty=0.78,
@@ -146,7 +125,7 @@ def _ripple_with_limp_leg(leg, gain, values, **kw):
     for v in values:
         env = gym.make("kraby_rl/Hexapod-v0", **{**RIPPLE, **kw, gain: v}).unwrapped
         try:
-            out.append(_walk(env, FaultSpec.limp_leg(leg)))
+            out.append(walk(env, FaultSpec.limp_leg(leg)))
         finally:
             env.close()
     return out

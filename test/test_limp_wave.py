@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 
 import kraby_rl  # noqa: F401  (registers the envs)
-from kraby_rl.core import geometry as G
 from kraby_rl.core import joints as J
 from kraby_rl.core import kinematics as K
 from kraby_rl.core import spec as S
 from kraby_rl.core.contract import Contract, ContractError
 from kraby_rl.core.gait import WAVE_DUTY, TripodGait
-from kraby_rl.core.observer import Observer
 from kraby_rl.sim.faults import FaultSpec
+from sim_helpers import beside_the_robot, walk
 
 LEG_ERR = S.OBS_SLICES["leg_err"]
 LEGS = list(J.LEG_PREFIXES)
@@ -89,21 +88,14 @@ def test_the_leg_error_rises_on_a_limp_leg_alone_and_env_and_robot_agree():
     same observation and the same targets (as policy_node does on the robot)."""
     env = gym.make("kraby_rl/Hexapod-v0", **HOLD, gait_limp_threshold=0.3,
                    episode_s=4.0).unwrapped
+
+    def same(obs, r):
+        assert r.shape == obs.shape == (128,)
+        np.testing.assert_allclose(r[LEG_ERR], obs[LEG_ERR], atol=1e-6)
+
     try:
         obs, _ = env.reset(seed=0, options={"faults": FaultSpec.limp_leg("lf")})
-        robot = Observer(env.contract)
-        t = 0.0
-        for k in range(100):
-            s = env.robot_state
-            robot.joint_state(t, s.q, s.w)
-            robot.imu(t, s.base_quat, s.ang_vel_body)
-            r = robot.observe(t, command=env.command)
-            assert r.shape == obs.shape == (128,)
-            np.testing.assert_allclose(r[LEG_ERR], obs[LEG_ERR], atol=1e-6)
-            np.testing.assert_allclose(robot.targets(np.zeros(18)),
-                                       env.decoder(np.zeros(18), obs), atol=1e-9)
-            obs, *_ = env.step(np.zeros(18))
-            t += env.dt
+        obs = beside_the_robot(env, obs, 100, same)
         assert obs[LEG_ERR][0] > 0.3, obs[LEG_ERR]
         assert np.all(obs[LEG_ERR][1:] < 0.15), obs[LEG_ERR]
         env.reset(seed=1)                                    # healthy: every leg under 0.15
@@ -115,20 +107,12 @@ def test_the_leg_error_rises_on_a_limp_leg_alone_and_env_and_robot_agree():
 
 
 def _walk(threshold, *legs, seconds=20.0):
+    """(forward speed [m/s], turn [deg], fell) of ripple_hold's gait with ``legs`` limp."""
     env = gym.make("kraby_rl/Hexapod-v0", **HOLD, gait_limp_threshold=threshold,
                    episode_s=seconds).unwrapped
     try:
-        env.reset(seed=0, options={"faults": {"limp": tuple(
-            n for leg in legs for n in FaultSpec.limp_leg(leg).limp)}})
-        yaw0 = G.yaw_from_quat(env.robot_state.base_quat)
-        x0 = env.robot_state.base_pos[0]
-        for _ in range(env.max_steps):
-            _, _, fell, trunc, _ = env.step(np.zeros(18))
-            if fell or trunc:
-                break
-        s = env.robot_state
-        return ((s.base_pos[0] - x0) / seconds,
-                math.degrees(G.yaw_from_quat(s.base_quat) - yaw0), fell)
+        turn, dx, fell = walk(env, FaultSpec.limp_leg(*legs))
+        return dx / seconds, turn, fell
     finally:
         env.close()
 

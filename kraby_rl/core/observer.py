@@ -103,8 +103,7 @@ class Observer:
         if not gains or source == "imu":
             return None
         return (f"the policy's {' and '.join(gains)} act on gyro and gravity from {source}, "
-                f"not an IMU (it was trained with one; on the IMU-less real path "
-                f"ripple_limp walked 0.062 m/s with them, 0.108 without)")
+                f"not an IMU (it was trained with one)")
 
     def current_command(self, now: float) -> np.ndarray:
         if now - self.command_t < self.contract.cmd_vel_timeout_s:

@@ -125,9 +125,8 @@ def run_episode(env, actor, seed: int, command=None, frames: list | None = None,
         trace.update(a, command=[float(c) for c in u.command])
     # each servo against its own envelope this episode (randomised strength and speed)
     # slip and steps of the legs it walks on: a limp leg's foot is dragged (gait_metrics)
-    limp = set(u.fault_spec.limp)
-    legs = np.array([not all(f"{p}_{j}" in limp for j in ("coxa", "femur", "tibia"))
-                     for p in J.LEG_PREFIXES])
+    limp = u.fault_spec.limp_legs()
+    legs = np.array([p not in limp for p in J.LEG_PREFIXES])
     fig = gait_figures(u.dt, a["pos"], a["yaw"], a["contact"], a["slip"], a["w"], a["tau"],
                        a["h"], a["tilt"], *u.world.servo.envelope(), a["w_tau"], legs)
     return {"seed": seed, "command": [float(c) for c in u.command], "return": float(ret),

@@ -82,10 +82,14 @@ class FaultSpec:
                              f"{list(prefixes)!r}")
         return FaultSpec(limp=tuple(n for n in J.JOINT_NAMES if n.split("_")[0] in prefixes))
 
+    def limp_legs(self) -> tuple:
+        """Prefixes (order ``LEG_PREFIXES``) of the legs whose three servos are all limp."""
+        return tuple(p for p in J.LEG_PREFIXES
+                     if all(f"{p}_{s}" in self.limp for s in J.JOINT_KINDS))
+
     def label(self) -> str:
         parts = []
-        legs = [p for p in J.LEG_PREFIXES
-                if all(f"{p}_{s}" in self.limp for s in ("coxa", "femur", "tibia"))]
+        legs = self.limp_legs()
         single = [n for n in self.limp if n.split("_")[0] not in legs]
         parts += [f"limp leg {p}" for p in legs] + [f"limp {n}" for n in single]
         parts += [f"weak {n} x{s:.2f}" for n, s in self.weak.items()]
